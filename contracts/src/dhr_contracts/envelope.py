@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -44,12 +45,14 @@ class Envelope(BaseModel):
                 headers.append((HEADER_PREFIX + name, str(value).encode()))
         return headers
 
+    def kafka_value(self) -> bytes:
+        """The record value in binary content mode: the data alone, as compact UTF-8 JSON."""
+        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
+
     @classmethod
     def from_kafka(cls, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...],
                    value: bytes) -> Envelope:
         """Rebuild an envelope from a Kafka record in binary content mode."""
-        import json
-
         attributes: dict[str, Any] = {}
         for name, raw in headers:
             if name.startswith(HEADER_PREFIX):

@@ -1,0 +1,194 @@
+"""Consumer runtime on faststream: effects applied once, acknowledged after they commit.
+
+Each message is applied inside one PostgreSQL transaction that also records its id in the
+inbox; the offset is committed only after that transaction commits (never faststream's default
+ack-first mode), so a crash redelivers and the inbox makes the second delivery a no-op. A
+message that keeps failing goes to `<topic>.dlq` with the error in its headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from dhr_contracts.envelope import Envelope
+from dhr_contracts.topics import dead_letter_topic
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_HEADER_CHARS = 1000
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help: the message itself is malformed or invalid."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One Kafka record as a consumer's effect sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, record: Any) -> Delivery:
+        headers = {name: raw.decode(errors="replace") for name, raw in record.headers or ()}
+        return cls(record.topic, record.partition, record.offset, record.key,
+                   record.value or b"", headers)
+
+    @property
+    def message_id(self) -> str:
+        """The CloudEvents id when there is one, else the record's coordinates (stable on
+        redelivery)."""
+        return self.headers.get("ce_id") or f"{self.topic}/{self.partition}/{self.offset}"
+
+    def envelope(self) -> Envelope:
+        """The CloudEvent carried in binary content mode; a malformed one is permanent."""
+        try:
+            return Envelope.from_kafka(
+                [(name, value.encode()) for name, value in self.headers.items()], self.value
+            )
+        except ValueError as error:
+            raise PermanentFailure(f"not a valid CloudEvent: {error}") from error
+
+
+Effect = Callable[[asyncpg.Connection, Delivery], Awaitable[None]]
+
+
+class _AlreadyApplied(Exception):
+    """A concurrent delivery of the same message committed first."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    initial_backoff_seconds: float = 0.2
+    max_backoff_seconds: float = 5.0
+
+    def backoff(self, attempt: int) -> float:
+        return min(self.initial_backoff_seconds * (2 ** (attempt - 1)), self.max_backoff_seconds)
+
+
+class ConsumerRuntime:
+    """Subscribes effects to topics with inbox deduplication, retries and a dead-letter topic."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        pool: asyncpg.Pool,
+        retry: RetryPolicy | None = None,
+        permanent_errors: tuple[type[BaseException], ...] = (),
+    ):
+        self.broker = broker
+        self.pool = pool
+        self.retry = retry or RetryPolicy()
+        self.permanent_errors = (PermanentFailure, *permanent_errors)
+        self.applied = 0
+        self.dead_lettered = 0
+
+    def subscribe(self, topic: str, consumer: str, effect: Effect) -> None:
+        """Apply `effect` to every message of `topic`, as consumer group `consumer`."""
+        subscriber = self.broker.subscriber(
+            topic,
+            group_id=consumer,
+            auto_offset_reset="earliest",  # a new group reads the history from the start
+            ack_policy=AckPolicy.NACK_ON_ERROR,  # commit after the effect; on error seek back
+        )
+
+        async def handle(message: KafkaMessage) -> None:
+            await self.process(consumer, Delivery.from_record(message.raw_message), effect)
+
+        subscriber(handle)
+
+    async def process(self, consumer: str, delivery: Delivery, effect: Effect) -> None:
+        """Apply once, retrying transient failures; dead-letter what keeps failing."""
+        for attempt in range(1, self.retry.max_attempts + 1):
+            try:
+                if await self._apply_once(consumer, delivery, effect):
+                    self.applied += 1
+                return
+            except self.permanent_errors as error:
+                await self._dead_letter(consumer, delivery, error, attempt)
+                return
+            except Exception as error:
+                if attempt == self.retry.max_attempts:
+                    await self._dead_letter(consumer, delivery, error, attempt)
+                    return
+                delay = self.retry.backoff(attempt)
+                log.warning("consumer %s: %s at %s/%s@%s, attempt %d, retrying in %.1fs",
+                            consumer, type(error).__name__, delivery.topic, delivery.partition,
+                            delivery.offset, attempt, delay)
+                await asyncio.sleep(delay)
+
+    async def _apply_once(self, consumer: str, delivery: Delivery, effect: Effect) -> bool:
+        try:
+            async with self.pool.acquire() as connection, connection.transaction():
+                # Check, effect, then record: the effect's event insert stays the transaction's
+                # first write (the relay's ordering depends on it); the inbox's primary key still
+                # refuses a concurrent duplicate, whose transaction then rolls back whole.
+                seen = await connection.fetchval(
+                    "SELECT true FROM inbox WHERE consumer = $1 AND message_id = $2",
+                    consumer, delivery.message_id,
+                )
+                if seen:
+                    return False
+                await effect(connection, delivery)
+                recorded = await connection.fetchval(
+                    "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2)"
+                    " ON CONFLICT DO NOTHING RETURNING true",
+                    consumer, delivery.message_id,
+                )
+                if not recorded:
+                    raise _AlreadyApplied
+        except _AlreadyApplied:
+            return False
+        return True
+
+    async def _dead_letter(
+        self, consumer: str, delivery: Delivery, error: BaseException, attempts: int
+    ) -> None:
+        headers = dict(delivery.headers)
+        headers.update({
+            "dlq_consumer": consumer,
+            "dlq_original_topic": delivery.topic,
+            "dlq_original_partition": str(delivery.partition),
+            "dlq_original_offset": str(delivery.offset),
+            "dlq_error_type": type(error).__name__,
+            "dlq_error_message": str(error)[:MAX_ERROR_HEADER_CHARS],
+            "dlq_attempts": str(attempts),
+            "dlq_failed_at": datetime.now(UTC).isoformat(),
+        })
+        # If this publish fails the handler raises, the offset is not committed and the message
+        # comes back: it is parked or applied, never dropped.
+        await self.broker.publish(
+            delivery.value, topic=dead_letter_topic(delivery.topic), key=delivery.key,
+            headers=headers,
+        )
+        self.dead_lettered += 1
+        log.error("consumer %s: parked %s/%s@%s on %s after %d attempt(s): %s",
+                  consumer, delivery.topic, delivery.partition, delivery.offset,
+                  dead_letter_topic(delivery.topic), attempts, type(error).__name__)
+
+
+def safe_broker(bootstrap: str, client_id: str) -> KafkaBroker:
+    """A faststream broker whose producer (used for dead letters) is idempotent with acks=all."""
+    return KafkaBroker(
+        bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        graceful_timeout=15.0,
+    )

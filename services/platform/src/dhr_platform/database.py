@@ -1,0 +1,111 @@
+"""PostgreSQL access: a pool bound to the service's own schema, and versioned SQL migrations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class MigrationSource:
+    """A folder of `NNNN_name.sql` files, applied in order, each once."""
+
+    name: str
+    directory: Path
+
+
+def platform_migrations() -> MigrationSource:
+    return MigrationSource("platform", PLATFORM_MIGRATIONS)
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    for json_type in ("json", "jsonb"):
+        await connection.set_type_codec(
+            json_type, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+def _check_schema(schema: str) -> str:
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"invalid schema name {schema!r}")
+    return schema
+
+
+async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections see the service's schema first and decode JSON columns."""
+    _check_schema(schema)
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        await admin.close()
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"search_path": schema, "application_name": f"dhr-{schema}"},
+    )
+    assert pool is not None
+    return pool
+
+
+def _migration_files(source: MigrationSource) -> list[tuple[int, str, str]]:
+    files = []
+    for path in sorted(source.directory.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise ValueError(f"migration file {path} is not named NNNN_name.sql")
+        files.append((int(match.group(1)), path.name, path.read_text()))
+    return files
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, sources: list[MigrationSource]) -> list[str]:
+    """Apply pending migrations of every source, in order, under a lock; return what was applied."""
+    _check_schema(schema)
+    lock_key = int.from_bytes(hashlib.sha256(f"migrate:{schema}".encode()).digest()[:8], "big", signed=True)
+    applied: list[str] = []
+    async with pool.acquire() as connection, connection.transaction():
+        # One migrator at a time per schema, even with many replicas starting together.
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", lock_key)
+        await connection.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   source text NOT NULL, version integer NOT NULL, name text NOT NULL,
+                   checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),
+                   PRIMARY KEY (source, version))"""
+        )
+        rows = await connection.fetch("SELECT source, version, checksum FROM schema_migrations")
+        done: dict[tuple[str, int], str] = {(r["source"], r["version"]): r["checksum"] for r in rows}
+        for source in sources:
+            for version, name, sql in _migration_files(source):
+                checksum = hashlib.sha256(sql.encode()).hexdigest()
+                previous = done.get((source.name, version))
+                if previous is not None:
+                    if previous != checksum:
+                        raise RuntimeError(
+                            f"migration {source.name}/{name} changed after it was applied"
+                        )
+                    continue
+                await connection.execute(sql)
+                await connection.execute(
+                    "INSERT INTO schema_migrations (source, version, name, checksum)"
+                    " VALUES ($1, $2, $3, $4)",
+                    source.name, version, name, checksum,
+                )
+                applied.append(f"{source.name}/{name}")
+    return applied
+
+
+async def ping(pool: asyncpg.Pool) -> Any:
+    """A cheap round trip, for readiness."""
+    return await pool.fetchval("SELECT 1")

@@ -1,0 +1,218 @@
+"""The event store: append with an expected version, read a stream, read everything in order."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+import asyncpg
+
+_VERSION_SUFFIX = re.compile(r"\.v(\d+)$")
+
+
+class ConcurrencyError(Exception):
+    """The stream moved on since it was read: the command must be retried against fresh state."""
+
+    def __init__(self, stream_id: str, expected_version: int, actual_version: int | None = None):
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        actual = "" if actual_version is None else f", it is at {actual_version}"
+        super().__init__(
+            f"stream {stream_id} was expected at version {expected_version}{actual}"
+        )
+
+
+def schema_version_of(event_type: str) -> int:
+    """The version carried by a type name such as `dhr.commissioning.ChairAppointed.v1`."""
+    match = _VERSION_SUFFIX.search(event_type)
+    if not match:
+        raise ValueError(f"event type {event_type!r} does not end in .v<N>")
+    return int(match.group(1))
+
+
+@dataclass(frozen=True)
+class EventMetadata:
+    """Who, why and in what context an event was written; travels as CloudEvents extensions."""
+
+    subject: str
+    actor: str
+    correlation_id: UUID = field(default_factory=uuid4)
+    causation_id: UUID | None = None
+    traceparent: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "actor": self.actor,
+            "correlation_id": str(self.correlation_id),
+            "causation_id": None if self.causation_id is None else str(self.causation_id),
+            "traceparent": self.traceparent,
+        }
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event about to be appended."""
+
+    type: str
+    data: dict[str, Any]
+    event_id: UUID = field(default_factory=uuid4)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as stored."""
+
+    global_position: int
+    stream_id: str
+    stream_version: int
+    event_id: UUID
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> RecordedEvent:
+        return cls(
+            global_position=row["global_position"],
+            stream_id=row["stream_id"],
+            stream_version=row["stream_version"],
+            event_id=row["event_id"],
+            type=row["type"],
+            schema_version=row["schema_version"],
+            data=row["data"],
+            metadata=row["metadata"],
+            recorded_at=row["recorded_at"],
+        )
+
+
+class InlineProjection(Protocol):
+    """A read model updated in the same transaction as the append, so reads see their writes."""
+
+    name: str
+    tables: Sequence[str]
+
+    async def apply(self, connection: asyncpg.Connection, event: RecordedEvent) -> None: ...
+
+
+EVENT_COLUMNS = (
+    "global_position, stream_id, stream_version, event_id, type, schema_version,"
+    " data, metadata, recorded_at"
+)
+
+
+class EventStore:
+    """Append-only store of one service's events, in that service's schema."""
+
+    def __init__(self, pool: asyncpg.Pool, projections: Sequence[InlineProjection] = ()):
+        self.pool = pool
+        self.projections = tuple(projections)
+
+    async def append(
+        self,
+        connection: asyncpg.Connection,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: EventMetadata,
+    ) -> list[RecordedEvent]:
+        """Append `events` after `expected_version` inside the caller's transaction.
+
+        The insert must be the transaction's first write: its xid is then taken after every
+        earlier version of the stream committed, which keeps each stream in order for the relay.
+        """
+        if not connection.is_in_transaction():
+            raise RuntimeError("append needs a transaction that the caller commits")
+        if not events:
+            return []
+        actual = await self.stream_version(stream_id, connection)
+        if actual != expected_version:
+            raise ConcurrencyError(stream_id, expected_version, actual)
+        versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
+        meta = json.dumps(metadata.as_json())
+        try:
+            rows = await connection.fetch(
+                f"""INSERT INTO events (stream_id, stream_version, event_id, type, schema_version,
+                                       data, metadata)
+                    SELECT $1, v, e, t, s, d::jsonb, $7::jsonb
+                      FROM unnest($2::int[], $3::uuid[], $4::text[], $5::int[], $6::text[])
+                           WITH ORDINALITY AS u(v, e, t, s, d, n)
+                     ORDER BY n
+                    RETURNING {EVENT_COLUMNS}""",
+                stream_id,
+                versions,
+                [event.event_id for event in events],
+                [event.type for event in events],
+                [schema_version_of(event.type) for event in events],
+                [json.dumps(event.data) for event in events],
+                meta,
+            )
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name == "events_stream_version_unique":
+                raise ConcurrencyError(stream_id, expected_version) from error
+            raise
+        recorded = sorted((RecordedEvent.from_row(row) for row in rows),
+                          key=lambda event: event.stream_version)
+        for event in recorded:
+            for projection in self.projections:
+                await projection.apply(connection, event)
+        return recorded
+
+    async def stream_version(
+        self, stream_id: str, connection: asyncpg.Connection | None = None
+    ) -> int:
+        """The version of the stream's last event; 0 when it has none."""
+        executor = connection or self.pool
+        version = await executor.fetchval(
+            "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1", stream_id
+        )
+        return int(version)
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        from_version: int = 1,
+        connection: asyncpg.Connection | None = None,
+    ) -> list[RecordedEvent]:
+        """Every event of one stream from `from_version`, in stream order."""
+        executor = connection or self.pool
+        rows = await executor.fetch(
+            f"""SELECT {EVENT_COLUMNS} FROM events
+                 WHERE stream_id = $1 AND stream_version >= $2
+                 ORDER BY stream_version""",
+            stream_id,
+            from_version,
+        )
+        return [RecordedEvent.from_row(row) for row in rows]
+
+    async def read_all(
+        self,
+        after_position: int = 0,
+        limit: int = 1000,
+        connection: asyncpg.Connection | None = None,
+    ) -> list[RecordedEvent]:
+        """Committed events after a global position, in global position order.
+
+        Positions are assigned at insert, not at commit: a reader that tails this while writers
+        are busy can miss a late commit. Use it for replays (rebuilds, exports); the relay
+        reads in commit order instead.
+        """
+        executor = connection or self.pool
+        rows = await executor.fetch(
+            f"""SELECT {EVENT_COLUMNS} FROM events
+                 WHERE global_position > $1 ORDER BY global_position LIMIT $2""",
+            after_position,
+            limit,
+        )
+        return [RecordedEvent.from_row(row) for row in rows]
+
+    async def count(self) -> int:
+        return int(await self.pool.fetchval("SELECT count(*) FROM events"))

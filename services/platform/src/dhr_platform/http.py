@@ -1,0 +1,311 @@
+"""HTTP app factory: problem+json errors, health, body limit, idempotent commands, OpenAPI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from http import HTTPStatus
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dhr_platform.eventstore import ConcurrencyError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Client-chosen key: a retry with the same key and body returns the first "
+        "response and changes nothing.",
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description='Expected stream version, e.g. "3": stale views get 409.'),
+]
+
+
+class Problem(Exception):
+    """An RFC 9457 problem to return as is."""
+
+    def __init__(self, status: int, detail: str, *, title: str | None = None,
+                 type_: str = "about:blank", **extensions: Any):
+        self.status = status
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.type = type_
+        self.extensions = extensions
+        super().__init__(detail)
+
+
+def problem_response(status: int, detail: str, *, title: str | None = None,
+                     type_: str = "about:blank", instance: str | None = None,
+                     headers: Mapping[str, str] | None = None, **extensions: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update({key: value for key, value in extensions.items() if value is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(location: Sequence[Any]) -> str:
+    parts = [str(part) for part in location]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation_problem(request: Request, error: RequestValidationError) -> JSONResponse:
+    errors = []
+    for item in error.errors():
+        location = item.get("loc", ())
+        if item.get("type") == "json_invalid":
+            return problem_response(
+                400, f"The request body is not valid JSON: {item.get('ctx', {}).get('error', '')}",
+                title="Malformed JSON", instance=request.url.path,
+            )
+        errors.append({
+            "field": _field_path(location),
+            "in": str(location[0]) if location else "body",
+            "message": item.get("msg", "invalid"),
+            "type": item.get("type", "invalid"),
+        })
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem_response(422, f"Invalid request: {summary}", title="Invalid request",
+                            instance=request.url.path, errors=errors)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Refuses request bodies above a limit with 413, whether announced or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413, f"The request body is larger than the limit of {self.max_bytes} bytes.",
+            title="Request body too large", instance=scope.get("path"),
+        )
+        await response(scope, receive, send)
+
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="The database and Kafka are reachable",
+                responses={503: {"description": "A dependency is unreachable"}})
+    async def readyz() -> Response:
+        results = {}
+        for name, check in checks.items():
+            try:
+                results[name] = await check()
+            except Exception:
+                results[name] = False
+        if all(results.values()):
+            return JSONResponse({"status": "ready", "checks": results})
+        failing = ", ".join(name for name, ok in results.items() if not ok)
+        return problem_response(503, f"Not ready: {failing} unreachable", checks=results)
+
+    return router
+
+
+def create_app(
+    *,
+    title: str,
+    version: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    readiness: Mapping[str, ReadinessCheck],
+    error_statuses: Mapping[type[Exception], int],
+    max_body_bytes: int,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    """A service's FastAPI app with the platform's error, health and safety behaviour."""
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        return _validation_problem(request, error)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem_response(error.status_code, str(error.detail), instance=request.url.path,
+                                headers=error.headers)
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, error: Problem) -> JSONResponse:
+        return problem_response(error.status, error.detail, title=error.title, type_=error.type,
+                                instance=request.url.path, **error.extensions)
+
+    @app.exception_handler(ConcurrencyError)
+    async def on_conflict(request: Request, error: ConcurrencyError) -> JSONResponse:
+        return problem_response(
+            409, f"{error} Another change was made at the same time; reload and retry.",
+            title="Concurrent modification", instance=request.url.path,
+        )
+
+    for error_type, status in error_statuses.items():
+        app.add_exception_handler(error_type, _domain_handler(status))
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "An unexpected error occurred.", instance=request.url.path)
+
+    app.include_router(health_router(readiness))
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    return app
+
+
+def _domain_handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(request: Request, error: Exception) -> JSONResponse:
+        title = type(error).__name__
+        readable = "".join(f" {c.lower()}" if c.isupper() else c for c in title).strip()
+        return problem_response(status, str(error), title=readable.capitalize(),
+                                instance=request.url.path, field=getattr(error, "field", None))
+
+    return handle
+
+
+# --- Idempotent commands -------------------------------------------------------------------
+
+CommandBody = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+class _KeyTakenMeanwhile(Exception):
+    pass
+
+
+async def _stored_response(pool: asyncpg.Pool | asyncpg.Connection, scope: str,
+                           key: str) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT request_fingerprint, status_code, response_body FROM idempotency_keys"
+        " WHERE scope = $1 AND idempotency_key = $2",
+        scope, key,
+    )
+
+
+def _replay(stored: asyncpg.Record, fingerprint: str, key: str) -> JSONResponse:
+    if stored["request_fingerprint"] != fingerprint:
+        raise Problem(
+            422,
+            f"Idempotency-Key {key!r} was already used with a different request body.",
+            title="Idempotency key reused",
+        )
+    return JSONResponse(stored["response_body"], status_code=stored["status_code"],
+                        headers={"Idempotent-Replayed": "true"})
+
+
+async def run_command(
+    request: Request,
+    pool: asyncpg.Pool,
+    idempotency_key: str | None,
+    body: CommandBody,
+) -> JSONResponse:
+    """Run a command's transaction once per Idempotency-Key and answer a retry with the
+    stored response.
+
+    The key is written after the command's events, in the same transaction, so the events stay
+    the transaction's first write; a concurrent request with the same key waits on the key's
+    primary key, rolls back, and replays the winner's response.
+    """
+    if idempotency_key is None:
+        async with pool.acquire() as connection, connection.transaction():
+            status, payload = await body(connection)
+        return JSONResponse(payload, status_code=status)
+    scope = f"{request.method} {request.url.path}"
+    fingerprint = hashlib.sha256(await request.body()).hexdigest()
+    stored = await _stored_response(pool, scope, idempotency_key)
+    if stored is not None:
+        return _replay(stored, fingerprint, idempotency_key)
+    try:
+        async with pool.acquire() as connection, connection.transaction():
+            status, payload = await body(connection)
+            kept = await connection.fetchval(
+                """INSERT INTO idempotency_keys
+                       (idempotency_key, scope, request_fingerprint, status_code, response_body)
+                   VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING RETURNING true""",
+                idempotency_key, scope, fingerprint, status, json.dumps(payload),
+            )
+            if not kept:
+                raise _KeyTakenMeanwhile
+    except _KeyTakenMeanwhile:
+        stored = await _stored_response(pool, scope, idempotency_key)
+        assert stored is not None
+        return _replay(stored, fingerprint, idempotency_key)
+    return JSONResponse(payload, status_code=status)
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """`If-Match: "3"` (or 3, or W/"3") as an expected stream version."""
+    if value is None:
+        return None
+    cleaned = value.strip().removeprefix("W/").strip('"')
+    if not cleaned.isdigit():
+        raise Problem(400, 'If-Match must be a stream version such as "3".', field="If-Match")
+    return int(cleaned)
+

@@ -1,0 +1,190 @@
+"""The outbox relay: publishes committed events to Kafka in commit order, never skipping one."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from dhr_platform.envelopes import to_envelope
+from dhr_platform.eventstore import EVENT_COLUMNS, RecordedEvent
+
+log = logging.getLogger(__name__)
+
+# Only transactions older than every open one are certain: a row below the snapshot's xmin is
+# committed (or rolled back, and then invisible). Rows of a transaction still open, or that
+# committed after ours began, wait for the next pass instead of being skipped for ever.
+_NEXT_BATCH = f"""
+SELECT tx_id::text AS tx_text, {EVENT_COLUMNS}
+  FROM events
+ WHERE (tx_id, global_position) > ($1::text::xid8, $2::bigint)
+   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY tx_id, global_position
+ LIMIT $3
+"""
+
+
+@dataclass(frozen=True)
+class RelayCursor:
+    tx_id: str
+    global_position: int
+
+
+START = RelayCursor("0", 0)
+
+
+class OutboxRelay:
+    """Publishes a service's events to its topic, at least once, in commit order.
+
+    One relay per service publishes at a time (a PostgreSQL advisory lock elects it); the
+    cursor moves only after Kafka acknowledged the whole batch, so a crash republishes and
+    consumers deduplicate by event id.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer_factory: Callable[[], AIOKafkaProducer],
+        *,
+        name: str,
+        topic: str,
+        source: str,
+        batch_size: int = 500,
+        idle_poll_seconds: float = 0.05,
+        max_backoff_seconds: float = 5.0,
+    ):
+        self.pool = pool
+        self.producer_factory = producer_factory
+        self.name = name
+        self.topic = topic
+        self.source = source
+        self.batch_size = batch_size
+        self.idle_poll_seconds = idle_poll_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.published = 0
+        self._producer: AIOKafkaProducer | None = None
+        self._stopping = asyncio.Event()
+        self._lock_key = int.from_bytes(
+            hashlib.sha256(f"relay:{name}".encode()).digest()[:8], "big", signed=True
+        )
+
+    async def cursor(self) -> RelayCursor:
+        row = await self.pool.fetchrow(
+            "SELECT tx_id::text AS tx_id, global_position FROM relay_cursor WHERE relay = $1",
+            self.name,
+        )
+        return START if row is None else RelayCursor(row["tx_id"], row["global_position"])
+
+    async def backlog(self) -> int:
+        """Events committed but not yet published (for the outbox backlog metric)."""
+        cursor = await self.cursor()
+        return int(await self.pool.fetchval(
+            "SELECT count(*) FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2)",
+            cursor.tx_id, cursor.global_position,
+        ))
+
+    async def _save(self, cursor: RelayCursor) -> None:
+        await self.pool.execute(
+            """INSERT INTO relay_cursor (relay, tx_id, global_position)
+               VALUES ($1, $2::text::xid8, $3)
+               ON CONFLICT (relay) DO UPDATE
+                 SET tx_id = excluded.tx_id, global_position = excluded.global_position,
+                     updated_at = now()""",
+            self.name, cursor.tx_id, cursor.global_position,
+        )
+
+    async def _next_batch(self, cursor: RelayCursor) -> tuple[list[RecordedEvent], RelayCursor]:
+        rows = await self.pool.fetch(_NEXT_BATCH, cursor.tx_id, cursor.global_position,
+                                     self.batch_size)
+        if not rows:
+            return [], cursor
+        last = rows[-1]
+        return [RecordedEvent.from_row(row) for row in rows], RelayCursor(
+            last["tx_text"], last["global_position"]
+        )
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = self.producer_factory()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _drop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except Exception:
+                log.debug("error while stopping a failed producer", exc_info=True)
+
+    async def _publish(self, events: list[RecordedEvent]) -> None:
+        producer = await self._ensure_producer()
+        pending = []
+        for event in events:
+            envelope = to_envelope(event, self.source)
+            pending.append(await producer.send(
+                self.topic,
+                value=envelope.kafka_value(),
+                key=envelope.subject.encode(),
+                headers=envelope.kafka_headers(),
+            ))
+        await asyncio.gather(*pending)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch if there is one; return how many events it held."""
+        cursor = await self.cursor()
+        events, next_cursor = await self._next_batch(cursor)
+        if not events:
+            return 0
+        await self._publish(events)
+        await self._save(next_cursor)
+        self.published += len(events)
+        return len(events)
+
+    async def run(self) -> None:
+        """Publish until stopped; survive broker and database outages with backoff."""
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                async with self.pool.acquire() as leader:
+                    if not await leader.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+                        await self._sleep(1.0)
+                        continue
+                    try:
+                        await self._publish_while_leader()
+                    finally:
+                        if not leader.is_closed():
+                            await leader.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+                backoff = 0.1
+            except (TimeoutError, KafkaError, OSError,
+                    asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("outbox relay %s: %s; retrying in %.1fs", self.name, error, backoff)
+                await self._drop_producer()
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_seconds)
+        await self._drop_producer()
+
+    async def _publish_while_leader(self) -> None:
+        while not self._stopping.is_set():
+            if await self.publish_pending() == 0:
+                await self._sleep(self.idle_poll_seconds)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    def stop(self) -> None:
+        self._stopping.set()

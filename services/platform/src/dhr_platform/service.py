@@ -1,0 +1,130 @@
+"""A service's runtime: pool, migrations, topics, outbox relay and consumers, started and
+stopped in order by the composition root."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from dhr_contracts.topics import dead_letter_topic
+from dhr_platform.consumers import ConsumerRuntime, Effect, RetryPolicy, safe_broker
+from dhr_platform.database import MigrationSource, create_pool, migrate, ping, platform_migrations
+from dhr_platform.eventstore import EventStore, InlineProjection
+from dhr_platform.kafka import ensure_topics, kafka_reachable, safe_producer
+from dhr_platform.outbox import OutboxRelay
+from dhr_platform.settings import PlatformSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A topic this service reacts to, the consumer group, and the effect (built once the
+    runtime's store exists)."""
+
+    topic: str
+    consumer: str
+    effect: Callable[[ServiceRuntime], Effect]
+
+
+@dataclass
+class ServiceSpec:
+    """What makes one service: its name (also its schema), its topic, migrations, read models
+    and subscriptions."""
+
+    name: str
+    topic: str
+    migrations: Sequence[MigrationSource] = ()
+    projections: Sequence[InlineProjection] = ()
+    subscriptions: Sequence[Subscription] = ()
+    permanent_errors: tuple[type[BaseException], ...] = ()
+    run_relay: bool = True
+    extra_topics: Sequence[str] = field(default_factory=tuple)
+
+    @property
+    def source(self) -> str:
+        return f"/dhr/{self.name}"
+
+
+class ServiceRuntime:
+    """Owns the I/O of one service process; nothing connects until `start`."""
+
+    def __init__(self, spec: ServiceSpec, settings: PlatformSettings):
+        self.spec = spec
+        self.settings = settings
+        self._pool: asyncpg.Pool | None = None
+        self._store: EventStore | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumers: ConsumerRuntime | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the service runtime has not started")
+        return self._pool
+
+    @property
+    def store(self) -> EventStore:
+        if self._store is None:
+            raise RuntimeError("the service runtime has not started")
+        return self._store
+
+    async def start(self) -> None:
+        settings, spec = self.settings, self.spec
+        settings.refuse_development_defaults()
+        self._pool = await create_pool(settings.database_url, spec.name,
+                                       max_size=settings.database_pool_size)
+        applied = await migrate(self.pool, spec.name, [platform_migrations(), *spec.migrations])
+        if applied:
+            log.info("%s: applied migrations %s", spec.name, applied)
+        self._store = EventStore(self.pool, spec.projections)
+        topics = [spec.topic, *spec.extra_topics]
+        topics += [dead_letter_topic(s.topic) for s in spec.subscriptions]
+        topics += [s.topic for s in spec.subscriptions]
+        await ensure_topics(settings.kafka_bootstrap, topics,
+                            partitions=settings.topic_partitions,
+                            replication_factor=settings.topic_replication_factor)
+        if spec.run_relay:
+            self.relay = OutboxRelay(
+                self.pool,
+                lambda: safe_producer(settings.kafka_bootstrap, f"dhr-{spec.name}-relay"),
+                name=spec.name, topic=spec.topic, source=spec.source,
+                batch_size=settings.relay_batch_size,
+                idle_poll_seconds=settings.relay_idle_poll_seconds,
+                max_backoff_seconds=settings.relay_max_backoff_seconds,
+            )
+            self._relay_task = asyncio.create_task(self.relay.run(), name=f"{spec.name}-relay")
+        if spec.subscriptions:
+            broker = safe_broker(settings.kafka_bootstrap, f"dhr-{spec.name}")
+            self.consumers = ConsumerRuntime(
+                broker, self.pool,
+                RetryPolicy(settings.consumer_max_attempts,
+                            settings.consumer_initial_backoff_seconds,
+                            settings.consumer_max_backoff_seconds),
+                spec.permanent_errors,
+            )
+            for subscription in spec.subscriptions:
+                self.consumers.subscribe(subscription.topic, subscription.consumer,
+                                         subscription.effect(self))
+            await broker.start()
+
+    async def stop(self) -> None:
+        """Finish in-flight work, then close: consumers first, the relay, then the pool."""
+        if self.consumers is not None:
+            await self.consumers.broker.stop()
+        if self.relay is not None and self._relay_task is not None:
+            self.relay.stop()
+            await self._relay_task
+        if self._pool is not None:
+            await self._pool.close()
+
+    def readiness_checks(self) -> dict[str, Callable[[], object]]:
+        return {
+            "database": lambda: ping(self.pool),
+            "kafka": lambda: kafka_reachable(self.settings.kafka_bootstrap),
+        }
