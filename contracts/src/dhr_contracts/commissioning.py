@@ -1,5 +1,306 @@
-"""Events of the commissioning service (placeholder: filled in by the commissioning domain work)."""
+"""Events of the commissioning service: a death notification and the review case it may become.
 
-from dhr_contracts.base import EventPayload
+Every payload carries `review_id`, the id of the stream and the Kafka key. Names, dates of birth,
+addresses and contact details are marked with `personal(...)` so they can be encrypted and erased.
+"""
 
-EVENTS: tuple[type[EventPayload], ...] = ()
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from dhr_contracts.base import EventPayload, NonEmptyText, ShortText, personal
+
+
+class AgeBand(StrEnum):
+    """Age band of the victim, when the exact age is not given."""
+
+    UNDER_16 = "under_16"
+    AGED_16_TO_19 = "16-19"
+    AGED_20_TO_24 = "20-24"
+    AGED_25_TO_34 = "25-34"
+    AGED_35_TO_44 = "35-44"
+    AGED_45_TO_54 = "45-54"
+    AGED_55_TO_64 = "55-64"
+    AGED_65_AND_OVER = "65+"
+    UNKNOWN = "unknown"
+
+
+class SuspectRelationship(StrEnum):
+    """Relationship of the suspect to the victim, as the notifying agency understands it."""
+
+    CURRENT_INTIMATE_PARTNER = "current_intimate_partner"
+    FORMER_INTIMATE_PARTNER = "former_intimate_partner"
+    RELATIVE = "relative"
+    HOUSEHOLD_MEMBER = "household_member"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Circumstances(StrEnum):
+    """How the victim died, as far as is known at notification."""
+
+    HOMICIDE = "homicide"
+    SUSPECTED_SUICIDE_WITH_DOMESTIC_ABUSE_HISTORY = "suspected_suicide_with_domestic_abuse_history"
+    OTHER_OR_UNEXPLAINED = "other_or_unexplained"
+
+
+class PriorAgencyContact(StrEnum):
+    """Whether any agency had contact with the victim or suspect before the death."""
+
+    YES = "yes"
+    NO = "no"
+    UNKNOWN = "unknown"
+
+
+class EligibilityOutcome(StrEnum):
+    """Result of checking a notification against the statutory test."""
+
+    ELIGIBLE = "eligible"
+    NOT_ELIGIBLE = "not_eligible"
+    NEEDS_HUMAN_DECISION = "needs_human_decision"
+
+
+class GreyAreaFlag(StrEnum):
+    """A circumstance the code never decides: it sends the notification to a human."""
+
+    NO_PRIOR_AGENCY_CONTACT = "no_prior_agency_contact"
+    PRIOR_AGENCY_CONTACT_UNKNOWN = "prior_agency_contact_unknown"
+    SUSPECTED_SUICIDE = "suspected_suicide"
+    CIRCUMSTANCES_UNEXPLAINED = "circumstances_unexplained"
+    AGE_UNKNOWN = "age_unknown"
+    RELATIONSHIP_UNKNOWN = "relationship_unknown"
+    RELATIONSHIP_OTHER = "relationship_other"
+
+
+class DecisionOutcome(StrEnum):
+    """The decision the Community Safety Partnership made on a notification."""
+
+    COMMISSIONED = "commissioned"
+    NOT_COMMISSIONED = "not_commissioned"
+
+
+class FamilyContactChannel(StrEnum):
+    """How the family was told of the decision."""
+
+    IN_PERSON = "in_person"
+    TELEPHONE = "telephone"
+    LETTER = "letter"
+    EMAIL = "email"
+    VIA_FAMILY_LIAISON_OFFICER = "via_family_liaison_officer"
+    VIA_ADVOCATE = "via_advocate"
+    OTHER = "other"
+
+
+class PauseReason(StrEnum):
+    """Why a commissioned review stops its clock."""
+
+    CRIMINAL_PROCEEDINGS = "criminal_proceedings"
+    INQUEST = "inquest"
+    FAMILY_REASONS = "family_reasons"
+    OTHER = "other"
+
+
+class ParallelReviewKind(StrEnum):
+    """Another statutory process running alongside the review."""
+
+    SAFEGUARDING_ADULT_REVIEW = "safeguarding_adult_review"
+    CHILD_SAFEGUARDING_PRACTICE_REVIEW = "child_safeguarding_practice_review"
+    MENTAL_HEALTH_HOMICIDE_REVIEW = "mental_health_homicide_review"
+    OFFENSIVE_WEAPONS_HOMICIDE_REVIEW = "offensive_weapons_homicide_review"
+    INQUEST = "inquest"
+    IOPC_INVESTIGATION = "iopc_investigation"
+
+
+class ChairIndependenceDeclaration(BaseModel):
+    """What a prospective independent Chair declares about links to the agencies involved."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line_management_of_involved_agency: bool = Field(
+        description="Whether the Chair line-manages, or has line-managed, staff of any agency "
+        "involved in the case.")
+    service_delivery_for_involved_agency: bool = Field(
+        description="Whether the Chair delivers, or has delivered, services for any agency "
+        "involved in the case.")
+    other_interests: NonEmptyText | None = Field(
+        default=None, description="Any other interest the Chair declares, for the record.")
+
+
+class NotificationReceived(EventPayload):
+    """A death was notified to the Community Safety Partnership (CSP): a review case is opened."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.NotificationReceived.v1"
+
+    review_id: UUID = Field(description="Id of the review case opened by this notification.")
+    received_at: AwareDatetime = Field(description="When the notification was received.")
+    notifying_agency: ShortText = Field(description="Agency that notified the death.")
+    date_of_death: date = Field(description="Date of the death.")
+    csp_learned_on: date = Field(description="Date the CSP learned of the death.")
+    csp_area: ShortText = Field(description="Community Safety Partnership area responsible.")
+    victim_age: int | None = Field(
+        default=None, ge=0, le=120, description="Victim's age at death, when known.")
+    victim_age_band: AgeBand | None = Field(
+        default=None, description="Victim's age band, when given instead of or with the age.")
+    suspect_relationship: SuspectRelationship = Field(
+        description="Relationship of the suspect to the victim.")
+    circumstances: Circumstances = Field(description="Circumstances of the death.")
+    prior_agency_contact: PriorAgencyContact = Field(
+        description="Whether any agency had contact with the victim or suspect before the death.")
+    victim_name: ShortText | None = personal("Victim's name, when given.", default=None)
+    suspect_name: ShortText | None = personal("Suspect's name, when given.", default=None)
+    decision_due_months: int = Field(
+        ge=1, description="Policy in force: months after the CSP learned of the death within "
+        "which the decision to commission is due.")
+    decision_due_on: date = Field(description="Date by which the decision to commission is due.")
+
+
+class EligibilityAssessed(EventPayload):
+    """The notification was checked against the statutory test; grey areas go to a human."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.EligibilityAssessed.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    assessed_at: AwareDatetime = Field(description="When the assessment was made.")
+    outcome: EligibilityOutcome = Field(
+        description="eligible, not_eligible, or needs_human_decision when any grey area is "
+        "flagged and nothing rules the case out.")
+    reasons: tuple[NonEmptyText, ...] = Field(
+        description="Human-readable reasons for the outcome, one per criterion.")
+    grey_area_flags: tuple[GreyAreaFlag, ...] = Field(
+        description="Grey areas that only a human may decide; empty when there are none.")
+
+
+class ReviewCommissioned(EventPayload):
+    """The CSP decided to commission a review."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.ReviewCommissioned.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    decided_on: date = Field(description="Date of the decision.")
+    rationale: NonEmptyText = Field(description="Why the review is commissioned.")
+    eligibility_outcome: EligibilityOutcome = Field(
+        description="Outcome of the eligibility assessment the decision was made against.")
+    overrides_eligibility_assessment: bool = Field(
+        description="True when commissioning a notification assessed as not eligible "
+        "(a discretionary review).")
+    decided_after_due_date: bool = Field(
+        description="True when the decision was made after the decision due date.")
+    completion_due_months: int = Field(
+        ge=1, description="Policy in force: months after the decision within which the review "
+        "is due to complete, net of pauses.")
+    completion_due_on: date = Field(description="Date the review is due to complete.")
+
+
+class DecidedNotToCommission(EventPayload):
+    """The CSP decided not to commission a review; its reasons go to the Home Office."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.DecidedNotToCommission.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    decided_on: date = Field(description="Date of the decision.")
+    rationale: NonEmptyText = Field(description="Why no review is commissioned.")
+    reasons: tuple[NonEmptyText, ...] = Field(
+        min_length=1, description="Reasons (codes or text) to be sent to the Home Office.")
+    eligibility_outcome: EligibilityOutcome = Field(
+        description="Outcome of the eligibility assessment the decision was made against.")
+    overrides_eligibility_assessment: bool = Field(
+        description="True when declining a notification assessed as eligible.")
+    decided_after_due_date: bool = Field(
+        description="True when the decision was made after the decision due date.")
+    home_office_to_be_notified: bool = Field(
+        default=True, description="Always true: a decision not to commission must be sent, "
+        "with its reasons, to the Home Office.")
+
+
+class HomeOfficeNotified(EventPayload):
+    """The Home Office was told of the decision."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.HomeOfficeNotified.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    notified_on: date = Field(description="Date the Home Office was notified.")
+    decision: DecisionOutcome = Field(description="The decision the Home Office was told of.")
+
+
+class FamilyInformed(EventPayload):
+    """The victim's family was told of the decision (may happen more than once)."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.FamilyInformed.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    informed_on: date = Field(description="Date the family was told.")
+    channel: FamilyContactChannel = Field(description="How the family was told.")
+    decision: DecisionOutcome = Field(description="The decision the family was told of.")
+
+
+class ChairAppointed(EventPayload):
+    """An independent Chair was appointed, or replaced the previous one."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.ChairAppointed.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    appointed_on: date = Field(description="Date of the appointment.")
+    chair_name: ShortText = personal("Name of the independent Chair.")
+    declaration: ChairIndependenceDeclaration = Field(
+        description="The Chair's declaration of independence from the agencies involved.")
+    replaces_previous_chair: bool = Field(
+        description="True when this appointment replaces an earlier Chair.")
+    replacement_reason: NonEmptyText | None = Field(
+        default=None, description="Why the previous Chair was replaced; set when replacing.")
+
+
+class ReviewPaused(EventPayload):
+    """The review's completion clock stopped."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.ReviewPaused.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    paused_on: date = Field(description="Date the review was paused.")
+    reason: PauseReason = Field(description="Why the review was paused.")
+    detail: NonEmptyText | None = Field(
+        default=None, description="Free-text detail of the reason; required when reason is other.")
+
+
+class ReviewResumed(EventPayload):
+    """The review's completion clock restarted; its due date moved by the days paused."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.ReviewResumed.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    resumed_on: date = Field(description="Date the review resumed.")
+    paused_on: date = Field(description="Date the pause that ends here began.")
+    paused_days: int = Field(ge=0, description="Days this pause lasted.")
+    total_paused_days: int = Field(ge=0, description="Days paused over the life of the review.")
+    completion_due_on: date = Field(
+        description="New completion due date: the previous one moved by paused_days.")
+
+
+class ParallelReviewLinked(EventPayload):
+    """Another statutory process running alongside the review was linked to it."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.ParallelReviewLinked.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    linked_on: date = Field(description="Date the link was recorded.")
+    kind: ParallelReviewKind = Field(description="Kind of parallel process.")
+    reference: ShortText = Field(
+        description="Reference of the parallel process, as its owner uses it.")
+
+
+EVENTS: tuple[type[EventPayload], ...] = (
+    NotificationReceived,
+    EligibilityAssessed,
+    ReviewCommissioned,
+    DecidedNotToCommission,
+    HomeOfficeNotified,
+    FamilyInformed,
+    ChairAppointed,
+    ReviewPaused,
+    ReviewResumed,
+    ParallelReviewLinked,
+)
