@@ -14,6 +14,7 @@ import asyncpg
 from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -189,6 +190,13 @@ def create_app(
     async def on_validation(request: Request, error: RequestValidationError) -> JSONResponse:
         return _validation_problem(request, error)
 
+    @app.exception_handler(ValidationError)
+    async def on_model_validation(request: Request, error: ValidationError) -> JSONResponse:
+        # A command model built from a valid request body can still refuse it (cross-field rules).
+        return _validation_problem(request, RequestValidationError(
+            [{**item, "loc": ("body", *item.get("loc", ()))} for item in error.errors()]
+        ))
+
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         return problem_response(error.status_code, str(error.detail), instance=request.url.path,
@@ -309,3 +317,23 @@ def parse_if_match(value: str | None) -> int | None:
         raise Problem(400, 'If-Match must be a stream version such as "3".', field="If-Match")
     return int(cleaned)
 
+
+
+def request_body_model(command: type[BaseModel], *, exclude: set[str], name: str | None = None
+                       ) -> type[BaseModel]:
+    """The HTTP body of a command: its fields less those taken from the path or set by the server.
+
+    One definition of each field (the command's) feeds validation and the OpenAPI document.
+    """
+    fields: dict[str, Any] = {
+        field_name: (info.annotation, info)
+        for field_name, info in command.model_fields.items()
+        if field_name not in exclude
+    }
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        name or f"{command.__name__}Request",
+        __config__={"extra": "forbid", "frozen": True},
+        __doc__=command.__doc__,
+        **fields,
+    )
+    return model

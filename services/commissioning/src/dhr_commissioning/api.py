@@ -1,0 +1,197 @@
+"""HTTP API of the commissioning service: commands on review cases and queries of them."""
+
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from dhr_commissioning import domain
+from dhr_commissioning.config import CommissioningSettings
+from dhr_commissioning.projections import list_reviews, load_review, review_view, stream_id
+from dhr_platform.commands import Aggregates, Decider, event_summary
+from dhr_platform.eventstore import EventMetadata, EventStore
+from dhr_platform.http import (
+    IdempotencyKey,
+    IfMatch,
+    Problem,
+    parse_if_match,
+    request_body_model,
+    run_command,
+)
+
+Clock = Callable[[], datetime]
+
+# Bodies are the commands less what the path gives (the review) and what the server sets
+# (the time of receipt and the deadline policy in force).
+NotifyDeathBody = request_body_model(
+    domain.ReceiveNotification, exclude={"review_id", "received_at", "decision_due_months"},
+    name="DeathNotification")
+DecideToCommissionBody = request_body_model(
+    domain.DecideToCommission, exclude={"review_id", "completion_due_months"})
+DecideNotToCommissionBody = request_body_model(domain.DecideNotToCommission, exclude={"review_id"})
+HomeOfficeNotifiedBody = request_body_model(domain.RecordHomeOfficeNotified, exclude={"review_id"})
+FamilyInformedBody = request_body_model(domain.RecordFamilyInformed, exclude={"review_id"})
+AppointChairBody = request_body_model(domain.AppointChair, exclude={"review_id"})
+PauseReviewBody = request_body_model(domain.PauseReview, exclude={"review_id"})
+ResumeReviewBody = request_body_model(domain.ResumeReview, exclude={"review_id"})
+LinkParallelReviewBody = request_body_model(domain.LinkParallelReview, exclude={"review_id"})
+
+Actor = Annotated[str, Header(alias="X-Actor", max_length=200,
+                              description="Who issues the command (until bearer tokens land).")]
+CorrelationId = Annotated[UUID | None, Header(alias="X-Correlation-Id")]
+TraceParent = Annotated[str | None, Header(alias="traceparent", max_length=55)]
+
+
+class CommandAccepted(BaseModel):
+    """What a command endpoint answers: the review, its new version and the events recorded."""
+
+    review_id: UUID
+    version: int
+    events: list[str]
+
+
+@dataclass
+class CommissioningApi:
+    """The handlers' dependencies, given by the composition root."""
+
+    store: EventStore
+    settings: CommissioningSettings
+    clock: Clock
+
+    @property
+    def reviews(self) -> Aggregates[domain.Command, domain.ReviewState]:
+        return Aggregates(self.store, DECIDER)
+
+
+DECIDER: Decider[domain.Command, domain.ReviewState] = Decider(
+    initial_state=domain.initial_state, decide=domain.decide, evolve=domain.evolve
+)
+
+
+def build_router(api: CommissioningApi) -> APIRouter:
+    router = APIRouter(prefix="/reviews", tags=["reviews"])
+
+    async def execute(
+        request: Request,
+        review_id: UUID,
+        command: domain.Command,
+        *,
+        actor: str,
+        idempotency_key: str | None,
+        if_match: str | None = None,
+        correlation_id: UUID | None = None,
+        traceparent: str | None = None,
+        created: bool = False,
+    ) -> JSONResponse:
+        metadata = EventMetadata(subject=str(review_id), actor=actor,
+                                 correlation_id=correlation_id or uuid.uuid4(),
+                                 traceparent=traceparent)
+        expected = parse_if_match(if_match)
+
+        async def transaction(connection: Any) -> tuple[int, dict[str, Any]]:
+            recorded = await api.reviews.handle(connection, stream_id(review_id), command,
+                                                metadata, expected)
+            version = recorded[-1].stream_version if recorded else await api.store.stream_version(
+                stream_id(review_id), connection)
+            body = CommandAccepted(review_id=review_id, version=version,
+                                   events=[event.type for event in recorded])
+            return (201 if created else 200), body.model_dump(mode="json")
+
+        return await run_command(request, api.store.pool, idempotency_key, transaction)
+
+    @router.post("", status_code=201, response_model=CommandAccepted,
+                 summary="Notify a death: opens a review case and assesses eligibility")
+    async def notify_death(request: Request, body: NotifyDeathBody,  # type: ignore[valid-type]
+                           idempotency_key: IdempotencyKey = None, actor: Actor = "unauthenticated",
+                           correlation_id: CorrelationId = None,
+                           traceparent: TraceParent = None) -> JSONResponse:
+        review_id = uuid.uuid4()
+        command = domain.ReceiveNotification(
+            review_id=review_id, received_at=api.clock(),
+            decision_due_months=api.settings.decision_due_months, **body.model_dump())
+        return await execute(request, review_id, command, actor=actor,
+                             idempotency_key=idempotency_key, correlation_id=correlation_id,
+                             traceparent=traceparent, created=True)
+
+    def command_route(path: str, body_model: type[BaseModel], build: Callable[..., domain.Command],
+                      summary: str) -> None:
+        async def endpoint(request: Request, review_id: UUID, body: body_model,  # type: ignore[valid-type]
+                           idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
+                           actor: Actor = "unauthenticated", correlation_id: CorrelationId = None,
+                           traceparent: TraceParent = None) -> JSONResponse:
+            command = build(review_id=review_id, **body.model_dump())
+            return await execute(request, review_id, command, actor=actor,
+                                 idempotency_key=idempotency_key, if_match=if_match,
+                                 correlation_id=correlation_id, traceparent=traceparent)
+
+        router.add_api_route(f"/{{review_id}}/{path}", endpoint, methods=["POST"],
+                             response_model=CommandAccepted, summary=summary,
+                             name=path.replace("-", "_"))
+
+    command_route("decision-to-commission", DecideToCommissionBody,
+                  lambda **fields: domain.DecideToCommission(
+                      completion_due_months=api.settings.completion_due_months, **fields),
+                  "Decide to commission a review, with the rationale")
+    command_route("decision-not-to-commission", DecideNotToCommissionBody,
+                  domain.DecideNotToCommission,
+                  "Decide not to commission a review, with reasons for the Home Office")
+    command_route("home-office-notification", HomeOfficeNotifiedBody,
+                  domain.RecordHomeOfficeNotified, "Record that the Home Office was notified")
+    command_route("family-notification", FamilyInformedBody, domain.RecordFamilyInformed,
+                  "Record that the family was told of the decision")
+    command_route("chair", AppointChairBody, domain.AppointChair,
+                  "Appoint the independent Chair, who declares independence")
+    command_route("pause", PauseReviewBody, domain.PauseReview, "Pause the review, with a reason")
+    command_route("resume", ResumeReviewBody, domain.ResumeReview, "Resume a paused review")
+    command_route("parallel-reviews", LinkParallelReviewBody, domain.LinkParallelReview,
+                  "Link a parallel review or process")
+
+    @router.get("", summary="List reviews, filtered by status, area and overdue")
+    async def list_all(
+        status: domain.ReviewStatus | None = None,
+        area: Annotated[str | None, Query(max_length=200)] = None,
+        overdue: bool | None = None,
+        as_of: Annotated[date | None, Query(description="Date deadlines are judged at.")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        today = as_of or api.clock().date()
+        found, total = await list_reviews(
+            api.store.pool, today=today, status=None if status is None else status.value,
+            csp_area=area, overdue=overdue, limit=limit, offset=offset)
+        return {"total": total, "limit": limit, "offset": offset,
+                "items": [review_view(state, version, today) for state, version in found]}
+
+    @router.get("/{review_id}", summary="One review with its state and deadlines")
+    async def get_one(review_id: UUID,
+                      as_of: Annotated[date | None, Query()] = None) -> JSONResponse:
+        found = await load_review(api.store.pool, review_id)
+        if found is None:
+            raise Problem(404, f"No review {review_id}.", title="Review not found")
+        state, version = found
+        return JSONResponse(review_view(state, version, as_of or api.clock().date()),
+                            headers={"ETag": f'"{version}"'})
+
+    @router.get("/{review_id}/events", summary="The review's own event history, in order")
+    async def history(review_id: UUID) -> dict[str, Any]:
+        events = await api.store.read_stream(stream_id(review_id))
+        if not events:
+            raise Problem(404, f"No review {review_id}.", title="Review not found")
+        return {"review_id": str(review_id), "events": [event_summary(e) for e in events]}
+
+    return router
+
+
+ERROR_STATUSES: dict[type[Exception], int] = {
+    domain.InvalidCommand: 422,
+    domain.ChairNotIndependent: 422,
+    domain.ReviewNotFound: 404,
+    domain.DomainError: 409,  # the review's state does not allow the command now
+}

@@ -1,0 +1,80 @@
+"""Kafka side of the commissioning service: death notifications from agency case systems."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+from pydantic import ValidationError
+
+from dhr_commissioning import domain
+from dhr_commissioning.api import DECIDER, NotifyDeathBody
+from dhr_commissioning.config import CommissioningSettings
+from dhr_commissioning.projections import stream_id
+from dhr_platform.commands import Aggregates
+from dhr_platform.consumers import Delivery, Effect, PermanentFailure
+from dhr_platform.eventstore import EventMetadata, EventStore
+
+INTAKE_CONSUMER = "commissioning-intake"
+
+# Review ids of notifications that arrive over Kafka are derived from the message id, so the
+# same notification can never open two reviews, whatever happens to the inbox.
+INTAKE_NAMESPACE = uuid.UUID("5d3c1a8e-6f0b-4f6e-9a57-2f1c1a0b7d11")
+
+
+def review_id_for(message_id: str) -> uuid.UUID:
+    return uuid.uuid5(INTAKE_NAMESPACE, message_id)
+
+
+def intake_effect(store: EventStore, settings: CommissioningSettings,
+                  clock: Callable[[], datetime]) -> Effect:
+    """Validate a notification exactly as the HTTP intake does, then open the review case."""
+    reviews = Aggregates(store, DECIDER)
+
+    async def receive(connection: asyncpg.Connection, delivery: Delivery) -> None:
+        try:
+            body = NotifyDeathBody.model_validate(json.loads(delivery.value))
+        except (ValueError, ValidationError) as error:
+            raise PermanentFailure(f"invalid death notification: {_fields(error)}") from error
+        review_id = review_id_for(delivery.message_id)
+        command = domain.ReceiveNotification(
+            review_id=review_id, received_at=clock(),
+            decision_due_months=settings.decision_due_months, **body.model_dump())
+        actor = delivery.headers.get("ce_source") or f"kafka:{delivery.topic}"
+        metadata = EventMetadata(
+            subject=str(review_id), actor=actor,
+            correlation_id=_uuid_or_new(delivery.headers.get("ce_correlationid")),
+            causation_id=_uuid_or_none(delivery.headers.get("ce_id")),
+            traceparent=delivery.headers.get("traceparent") or delivery.headers.get("ce_traceparent"),
+        )
+        try:
+            await reviews.handle(connection, stream_id(review_id), command, metadata)
+        except domain.DomainError as error:
+            field = f" ({error.field})" if error.field else ""
+            raise PermanentFailure(f"notification refused{field}: {error.message}") from error
+
+    return receive
+
+
+def _fields(error: Exception) -> str:
+    """Name the offending fields without echoing their values (they may be personal data)."""
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in item['loc']) or 'body'}: {item['msg']}"
+            for item in error.errors(include_input=False)
+        )
+    return "the message is not valid JSON"
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    try:
+        return None if value is None else uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _uuid_or_new(value: str | None) -> uuid.UUID:
+    return _uuid_or_none(value) or uuid.uuid4()

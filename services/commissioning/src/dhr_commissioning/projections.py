@@ -1,0 +1,109 @@
+"""Read side: the `reviews` table, one row per review case, kept in step with each append."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from dhr_commissioning import domain
+from dhr_platform.commands import payload_of
+from dhr_platform.eventstore import RecordedEvent
+
+STREAM_PREFIX = "review-"
+
+
+def stream_id(review_id: UUID) -> str:
+    return f"{STREAM_PREFIX}{review_id}"
+
+
+class ReviewsProjection:
+    """Folds each review's events with the decider's own `evolve`, so reads and rules agree."""
+
+    name = "reviews"
+    tables: Sequence[str] = ("reviews",)
+
+    async def apply(self, connection: asyncpg.Connection, event: RecordedEvent) -> None:
+        if not event.stream_id.startswith(STREAM_PREFIX):
+            return
+        review_id = UUID(event.stream_id.removeprefix(STREAM_PREFIX))
+        row = await connection.fetchrow(
+            "SELECT version, state FROM reviews WHERE review_id = $1 FOR UPDATE", review_id
+        )
+        if row is not None and row["version"] >= event.stream_version:
+            return  # already applied (a replay over a live row)
+        state = domain.initial_state() if row is None else domain.ReviewState.model_validate(row["state"])
+        state = domain.evolve(state, payload_of(event))
+        await connection.execute(
+            """INSERT INTO reviews (review_id, version, status, csp_area, decision_due_on,
+                                    completion_due_on, received_at, state)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
+               ON CONFLICT (review_id) DO UPDATE SET
+                   version = excluded.version, status = excluded.status,
+                   csp_area = excluded.csp_area, decision_due_on = excluded.decision_due_on,
+                   completion_due_on = excluded.completion_due_on, state = excluded.state""",
+            review_id, event.stream_version, str(state.status), state.csp_area,
+            state.decision_due_on, state.completion_due_on, state.received_at,
+            state.model_dump(mode="json"),
+        )
+
+
+def review_view(state: domain.ReviewState, version: int, today: date) -> dict[str, Any]:
+    """One review as the API shows it: its state, its deadlines and what is overdue today."""
+    body = state.model_dump(mode="json", exclude={"exists"})
+    body["version"] = version
+    body["deadlines"] = {
+        "decision_due_on": body["decision_due_on"],
+        "completion_due_on": body["completion_due_on"],
+        "overdue": domain.overdue(state, today),
+        "as_of": today.isoformat(),
+    }
+    return body
+
+
+async def load_review(pool: asyncpg.Pool, review_id: UUID) -> tuple[domain.ReviewState, int] | None:
+    row = await pool.fetchrow("SELECT version, state FROM reviews WHERE review_id = $1", review_id)
+    if row is None:
+        return None
+    return domain.ReviewState.model_validate(row["state"]), row["version"]
+
+
+# Mirrors domain.overdue() in SQL so that the list can filter and page in the database; a test
+# checks the two agree.
+_OVERDUE_SQL = """((status = 'awaiting_decision' AND decision_due_on < $1)
+                 OR (status = 'commissioned' AND completion_due_on < $1))"""
+
+
+async def list_reviews(
+    pool: asyncpg.Pool,
+    *,
+    today: date,
+    status: str | None = None,
+    csp_area: str | None = None,
+    overdue: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[tuple[domain.ReviewState, int]], int]:
+    """Reviews matching the filters, oldest notification first, and how many match in all."""
+    conditions = ["true"]
+    arguments: list[Any] = [today]
+    if status is not None:
+        arguments.append(status)
+        conditions.append(f"status = ${len(arguments)}")
+    if csp_area is not None:
+        arguments.append(csp_area)
+        conditions.append(f"lower(csp_area) = lower(${len(arguments)})")
+    if overdue is not None:
+        conditions.append(_OVERDUE_SQL if overdue else f"NOT {_OVERDUE_SQL}")
+    where = " AND ".join(conditions)
+    total = await pool.fetchval(f"SELECT count(*) FROM reviews WHERE $1::date IS NOT NULL AND {where}",
+                                *arguments)
+    rows = await pool.fetch(
+        f"""SELECT version, state FROM reviews WHERE $1::date IS NOT NULL AND {where}
+             ORDER BY received_at, review_id LIMIT {int(limit)} OFFSET {int(offset)}""",
+        *arguments,
+    )
+    return [(domain.ReviewState.model_validate(r["state"]), r["version"]) for r in rows], int(total)
