@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 PERSONAL_DATA_KEY = "x-personal-data"
 
 
 def personal(description: str, **kwargs: Any) -> Any:
     """A field that holds personal data: marked in the JSON Schema so it can be encrypted or erased."""
-    extra = {PERSONAL_DATA_KEY: True}
+    extra: dict[str, JsonValue] = {PERSONAL_DATA_KEY: True}
     return Field(description=description, json_schema_extra=extra, **kwargs)
 
 

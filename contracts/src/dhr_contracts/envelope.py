@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 SPEC_VERSION: Literal["1.0"] = "1.0"
-CONTENT_TYPE = "application/json"
+CONTENT_TYPE: Literal["application/json"] = "application/json"
 
 # CloudEvents attributes carried as Kafka headers `ce_<name>` (binary content mode).
 # Extension names are lower-case alphanumerics, as the CloudEvents spec requires.

@@ -137,7 +137,6 @@ class EventStore:
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, actual)
         versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
-        meta = json.dumps(metadata.as_json())
         try:
             rows = await connection.fetch(
                 f"""INSERT INTO events (stream_id, stream_version, event_id, type, schema_version,
@@ -153,7 +152,7 @@ class EventStore:
                 [event.type for event in events],
                 [schema_version_of(event.type) for event in events],
                 [json.dumps(event.data) for event in events],
-                meta,
+                metadata.as_json(),
             )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name == "events_stream_version_unique":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -297,7 +296,7 @@ async def run_command(
                 """INSERT INTO idempotency_keys
                        (idempotency_key, scope, request_fingerprint, status_code, response_body)
                    VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING RETURNING true""",
-                idempotency_key, scope, fingerprint, status, json.dumps(payload),
+                idempotency_key, scope, fingerprint, status, payload,
             )
             if not kept:
                 raise _KeyTakenMeanwhile
