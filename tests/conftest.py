@@ -1,0 +1,117 @@
+"""Session infrastructure: a real Kafka broker and a real PostgreSQL server.
+
+Given by DHR_KAFKA_BOOTSTRAP / DHR_DATABASE_URL, or else started on free ports in a temporary
+directory the first time a test asks for them, and stopped when the session ends. A run of
+`pytest tests/unit` asks for neither and starts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dhr_local.kafka import LocalKafka
+from dhr_local.postgres import LocalPostgres, create_database, drop_database
+from dhr_local.process import free_port
+
+# The ports of `make run` (dhr-local up); a test session must not take them from a running system.
+_RESERVED_PORTS = frozenset({9092, 9093, 55432})
+_INTEGRATION_DIRECTORIES = {"integration", "reliability", "e2e"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test under tests/integration, tests/reliability and tests/e2e `integration`
+    (and those under tests/reliability `reliability` too), so `-m "not integration"` runs fast."""
+    tests_root = Path(__file__).parent
+    for item in items:
+        try:
+            directory = item.path.relative_to(tests_root).parts[0]
+        except ValueError:
+            continue
+        if directory in _INTEGRATION_DIRECTORIES:
+            item.add_marker(pytest.mark.integration)
+        if directory == "reliability":
+            item.add_marker(pytest.mark.reliability)
+
+
+@pytest.fixture(scope="session")
+def infrastructure_state_dir() -> Iterator[Path]:
+    """A fresh directory for the session's broker and database, removed at the end."""
+    # Not tmp_path_factory: its root is private to the current user, and when we run as root
+    # PostgreSQL runs as the postgres user, who must be able to reach its data directory.
+    directory = Path(tempfile.mkdtemp(prefix="dhr-test-infrastructure-"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def local_kafka(infrastructure_state_dir: Path) -> Iterator[LocalKafka]:
+    """The session's own broker, for tests that stop, kill or restart it.
+
+    Skips the test when DHR_KAFKA_BOOTSTRAP names an external broker, which is not ours to restart.
+    """
+    if os.environ.get("DHR_KAFKA_BOOTSTRAP"):
+        pytest.skip("DHR_KAFKA_BOOTSTRAP names an external broker; this test needs its own")
+    port = free_port(avoid=_RESERVED_PORTS)
+    controller_port = free_port(avoid=_RESERVED_PORTS | {port})
+    kafka = LocalKafka(infrastructure_state_dir / "kafka", port=port, controller_port=controller_port)
+    try:
+        kafka.start()
+        kafka.wait_ready(timeout=180)
+        yield kafka
+    finally:
+        kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def local_postgres(infrastructure_state_dir: Path) -> Iterator[LocalPostgres]:
+    """The session's own PostgreSQL server, for tests that stop, kill or restart it.
+
+    Skips the test when DHR_DATABASE_URL names an external server, which is not ours to restart.
+    """
+    if os.environ.get("DHR_DATABASE_URL"):
+        pytest.skip("DHR_DATABASE_URL names an external database; this test needs its own")
+    postgres = LocalPostgres(
+        infrastructure_state_dir / "postgres", port=free_port(avoid=_RESERVED_PORTS), fast=True
+    )
+    try:
+        postgres.start()
+        yield postgres
+    finally:
+        postgres.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
+    """host:port of a real Kafka broker: DHR_KAFKA_BOOTSTRAP, or the session's own."""
+    external = os.environ.get("DHR_KAFKA_BOOTSTRAP")
+    if external:
+        return external
+    kafka: LocalKafka = request.getfixturevalue("local_kafka")
+    return kafka.bootstrap
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest) -> str:
+    """URL of a real PostgreSQL database: DHR_DATABASE_URL, or `dhr` on the session's own server."""
+    external = os.environ.get("DHR_DATABASE_URL")
+    if external:
+        return external
+    postgres: LocalPostgres = request.getfixturevalue("local_postgres")
+    return postgres.url
+
+
+@pytest.fixture
+def fresh_database(database_url: str) -> Iterator[str]:
+    """URL of a new, empty database on the same server, dropped after the test."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    url = create_database(database_url, name)
+    yield url
+    drop_database(database_url, name)
