@@ -25,15 +25,15 @@ from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dhr_commissioning.__main__ import build_app, build_runtime  # noqa: E402
-from dhr_commissioning.config import CommissioningSettings  # noqa: E402
-from dhr_local.kafka import LocalKafka  # noqa: E402
-from dhr_local.postgres import LocalPostgres, create_database  # noqa: E402
-from dhr_local.process import free_port  # noqa: E402
-from dhr_platform.database import create_pool, migrate, platform_migrations  # noqa: E402
-from dhr_platform.eventstore import EventMetadata, EventStore, NewEvent  # noqa: E402
-from dhr_platform.kafka import ensure_topics, safe_producer  # noqa: E402
-from dhr_platform.outbox import OutboxRelay  # noqa: E402
+from dhr_commissioning.__main__ import build_app, build_runtime
+from dhr_commissioning.config import CommissioningSettings
+from dhr_local.kafka import LocalKafka
+from dhr_local.postgres import LocalPostgres, create_database
+from dhr_local.process import free_port
+from dhr_platform.database import create_pool, migrate, platform_migrations
+from dhr_platform.eventstore import EventMetadata, EventStore, NewEvent
+from dhr_platform.kafka import ensure_topics, safe_producer
+from dhr_platform.outbox import OutboxRelay
 
 
 def figure(name: str, value: float, unit: str) -> None:

@@ -1,12 +1,17 @@
-"""Fixtures for tests against the real PostgreSQL server: a migrated platform schema."""
+"""Fixtures against the real PostgreSQL server and Kafka broker: a migrated platform schema and a
+running commissioning service."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import asyncpg
+import httpx
 import pytest
+from commissioning_support import NOW, RunningService
 
+from dhr_commissioning.__main__ import build_app, build_runtime
+from dhr_commissioning.config import CommissioningSettings
 from dhr_platform.database import create_pool, migrate, platform_migrations
 from dhr_platform.eventstore import EventStore
 
@@ -26,3 +31,16 @@ async def platform_pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 def store(platform_pool: asyncpg.Pool) -> EventStore:
     return EventStore(platform_pool)
+
+
+@pytest.fixture
+async def commissioning(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[RunningService]:
+    settings = CommissioningSettings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap,
+                                     environment="test", consumer_initial_backoff_seconds=0.01,
+                                     consumer_max_attempts=2)
+    runtime = build_runtime(settings, clock=lambda: NOW)
+    app = build_app(settings, clock=lambda: NOW, runtime=runtime)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://commissioning") as client:
+            yield RunningService(client, runtime)

@@ -8,11 +8,11 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from commissioning_fixtures import NOW, RunningService, commissioning, notification  # noqa: F401
-from support.kafka import eventually, headers_of, read_records
+from commissioning_support import RunningService, notification
 
 from dhr_commissioning.consumers import review_id_for
 from dhr_contracts.topics import COMMISSIONING_EVENTS, INTAKE_NOTIFICATIONS, dead_letter_topic
+from support.kafka import eventually, headers_of, read_records
 
 
 async def notify(service: RunningService, **overrides) -> str:

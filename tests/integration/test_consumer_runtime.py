@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from support.kafka import create_topics, eventually, headers_of, read_records, unique_topic
 
 from dhr_contracts.topics import dead_letter_topic
 from dhr_platform.consumers import ConsumerRuntime, Delivery, PermanentFailure, RetryPolicy, safe_broker
+from support.kafka import create_topics, eventually, headers_of, read_records, unique_topic
 
 
 @pytest.fixture

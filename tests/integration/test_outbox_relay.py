@@ -8,11 +8,11 @@ import random
 from collections import defaultdict
 
 import asyncpg
-from support.kafka import create_topics, headers_of, read_records, unique_topic
 
 from dhr_platform.eventstore import EventMetadata, EventStore, NewEvent
 from dhr_platform.kafka import safe_producer
 from dhr_platform.outbox import OutboxRelay
+from support.kafka import create_topics, headers_of, read_records, unique_topic
 
 
 def relay_for(pool: asyncpg.Pool, bootstrap: str, topic: str, **options) -> OutboxRelay:

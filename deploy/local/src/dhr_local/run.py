@@ -53,6 +53,7 @@ class Supervisor:
         self.environment = environment
         self.log_dir = log_dir
         self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self._output_tasks: set[asyncio.Task[None]] = set()
         self.stopping = False
 
     async def _spawn(self, service: Service) -> asyncio.subprocess.Process:
@@ -62,7 +63,9 @@ class Supervisor:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
         self.processes[service.name] = process
-        asyncio.create_task(self._relay_output(service, process))
+        task = asyncio.create_task(self._relay_output(service, process))
+        self._output_tasks.add(task)
+        task.add_done_callback(self._output_tasks.discard)
         return process
 
     async def _relay_output(self, service: Service, process: asyncio.subprocess.Process) -> None:
@@ -106,18 +109,20 @@ class Supervisor:
 def _request(method: str, url: str, body: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    # Only http://127.0.0.1 URLs of our own services reach here.
+    request = urllib.request.Request(  # noqa: S310
+        url, data=data, method=method,
+        headers={"Content-Type": "application/json", **(headers or {})})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local URL
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
 
 
-async def _wait_ready(service: Service, timeout: float = 120.0) -> None:
+async def _wait_ready(service: Service, within_seconds: float = 120.0) -> None:
     url = f"http://127.0.0.1:{_port(service)}/readyz"
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_seconds
     while time.monotonic() < deadline:
         try:
             status, _ = await asyncio.to_thread(_request, "GET", url)
@@ -126,7 +131,7 @@ async def _wait_ready(service: Service, timeout: float = 120.0) -> None:
         except (OSError, ValueError):
             pass
         await asyncio.sleep(0.5)
-    raise RuntimeError(f"{service.name} was not ready within {timeout:.0f}s")
+    raise RuntimeError(f"{service.name} was not ready within {within_seconds:.0f}s")
 
 
 def _sample_review() -> list[tuple[str, str, dict[str, Any]]]:

@@ -30,7 +30,7 @@ Clock = Callable[[], datetime]
 
 # Bodies are the commands less what the path gives (the review) and what the server sets
 # (the time of receipt and the deadline policy in force).
-NotifyDeathBody = request_body_model(
+NotifyDeathBody: Any = request_body_model(
     domain.ReceiveNotification, exclude={"review_id", "received_at", "decision_due_months"},
     name="DeathNotification")
 DecideToCommissionBody = request_body_model(
@@ -108,7 +108,7 @@ def build_router(api: CommissioningApi) -> APIRouter:
 
     @router.post("", status_code=201, response_model=CommandAccepted,
                  summary="Notify a death: opens a review case and assesses eligibility")
-    async def notify_death(request: Request, body: NotifyDeathBody,  # type: ignore[valid-type]
+    async def notify_death(request: Request, body: NotifyDeathBody,
                            idempotency_key: IdempotencyKey = None, actor: Actor = "unauthenticated",
                            correlation_id: CorrelationId = None,
                            traceparent: TraceParent = None) -> JSONResponse:
@@ -120,9 +120,9 @@ def build_router(api: CommissioningApi) -> APIRouter:
                              idempotency_key=idempotency_key, correlation_id=correlation_id,
                              traceparent=traceparent, created=True)
 
-    def command_route(path: str, body_model: type[BaseModel], build: Callable[..., domain.Command],
+    def command_route(path: str, body_model: Any, build: Callable[..., domain.Command],
                       summary: str) -> None:
-        async def endpoint(request: Request, review_id: UUID, body: body_model,  # type: ignore[valid-type]
+        async def endpoint(request: Request, review_id: UUID, body: body_model,
                            idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
                            actor: Actor = "unauthenticated", correlation_id: CorrelationId = None,
                            traceparent: TraceParent = None) -> JSONResponse:

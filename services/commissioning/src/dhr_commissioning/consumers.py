@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-import asyncpg
 from pydantic import ValidationError
 
 from dhr_commissioning import domain
@@ -16,6 +15,7 @@ from dhr_commissioning.config import CommissioningSettings
 from dhr_commissioning.projections import stream_id
 from dhr_platform.commands import Aggregates
 from dhr_platform.consumers import Delivery, Effect, PermanentFailure
+from dhr_platform.database import Connection
 from dhr_platform.eventstore import EventMetadata, EventStore
 
 INTAKE_CONSUMER = "commissioning-intake"
@@ -34,7 +34,7 @@ def intake_effect(store: EventStore, settings: CommissioningSettings,
     """Validate a notification exactly as the HTTP intake does, then open the review case."""
     reviews = Aggregates(store, DECIDER)
 
-    async def receive(connection: asyncpg.Connection, delivery: Delivery) -> None:
+    async def receive(connection: Connection, delivery: Delivery) -> None:
         try:
             body = NotifyDeathBody.model_validate(json.loads(delivery.value))
         except (ValueError, ValidationError) as error:

@@ -11,6 +11,7 @@ import asyncpg
 
 from dhr_commissioning import domain
 from dhr_platform.commands import payload_of
+from dhr_platform.database import Connection
 from dhr_platform.eventstore import RecordedEvent
 
 STREAM_PREFIX = "review-"
@@ -26,7 +27,7 @@ class ReviewsProjection:
     name = "reviews"
     tables: Sequence[str] = ("reviews",)
 
-    async def apply(self, connection: asyncpg.Connection, event: RecordedEvent) -> None:
+    async def apply(self, connection: Connection, event: RecordedEvent) -> None:
         if not event.stream_id.startswith(STREAM_PREFIX):
             return
         review_id = UUID(event.stream_id.removeprefix(STREAM_PREFIX))

@@ -6,10 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import asyncpg
-
 from dhr_contracts.base import EventPayload
 from dhr_contracts.registry import parse_payload
+from dhr_platform.database import Connection
 from dhr_platform.eventstore import (
     ConcurrencyError,
     EventMetadata,
@@ -54,7 +53,7 @@ class Aggregates(Generic[Command, State]):
         self.decider = decider
 
     async def load(
-        self, stream_id: str, connection: asyncpg.Connection | None = None
+        self, stream_id: str, connection: Connection | None = None
     ) -> tuple[State, int]:
         """The current state and version of a stream (version 0: it does not exist)."""
         events = await self.store.read_stream(stream_id, connection=connection)
@@ -63,7 +62,7 @@ class Aggregates(Generic[Command, State]):
 
     async def handle(
         self,
-        connection: asyncpg.Connection,
+        connection: Connection,
         stream_id: str,
         command: Command,
         metadata: EventMetadata,

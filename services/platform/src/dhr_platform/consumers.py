@@ -22,6 +22,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from dhr_contracts.envelope import Envelope
 from dhr_contracts.topics import dead_letter_topic
+from dhr_platform.database import Connection
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class Delivery:
             raise PermanentFailure(f"not a valid CloudEvent: {error}") from error
 
 
-Effect = Callable[[asyncpg.Connection, Delivery], Awaitable[None]]
+Effect = Callable[[Connection, Delivery], Awaitable[None]]
 
 
 class _AlreadyApplied(Exception):
@@ -79,7 +80,8 @@ class RetryPolicy:
     max_backoff_seconds: float = 5.0
 
     def backoff(self, attempt: int) -> float:
-        return min(self.initial_backoff_seconds * (2 ** (attempt - 1)), self.max_backoff_seconds)
+        delay: float = self.initial_backoff_seconds * 2.0 ** (attempt - 1)
+        return min(delay, self.max_backoff_seconds)
 
 
 class ConsumerRuntime:
@@ -95,7 +97,7 @@ class ConsumerRuntime:
         self.broker = broker
         self.pool = pool
         self.retry = retry or RetryPolicy()
-        self.permanent_errors = (PermanentFailure, *permanent_errors)
+        self.permanent_errors: tuple[type[BaseException], ...] = (PermanentFailure, *permanent_errors)
         self.applied = 0
         self.dead_lettered = 0
 

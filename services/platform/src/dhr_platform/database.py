@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection as the pool lends it, or a plain one: everything that takes a connection takes both.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")

@@ -12,6 +12,8 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from dhr_platform.database import Connection
+
 _VERSION_SUFFIX = re.compile(r"\.v(\d+)$")
 
 
@@ -100,7 +102,7 @@ class InlineProjection(Protocol):
     name: str
     tables: Sequence[str]
 
-    async def apply(self, connection: asyncpg.Connection, event: RecordedEvent) -> None: ...
+    async def apply(self, connection: Connection, event: RecordedEvent) -> None: ...
 
 
 EVENT_COLUMNS = (
@@ -118,7 +120,7 @@ class EventStore:
 
     async def append(
         self,
-        connection: asyncpg.Connection,
+        connection: Connection,
         stream_id: str,
         expected_version: int,
         events: Sequence[NewEvent],
@@ -166,7 +168,7 @@ class EventStore:
         return recorded
 
     async def stream_version(
-        self, stream_id: str, connection: asyncpg.Connection | None = None
+        self, stream_id: str, connection: Connection | None = None
     ) -> int:
         """The version of the stream's last event; 0 when it has none."""
         executor = connection or self.pool
@@ -179,7 +181,7 @@ class EventStore:
         self,
         stream_id: str,
         from_version: int = 1,
-        connection: asyncpg.Connection | None = None,
+        connection: Connection | None = None,
     ) -> list[RecordedEvent]:
         """Every event of one stream from `from_version`, in stream order."""
         executor = connection or self.pool
@@ -196,7 +198,7 @@ class EventStore:
         self,
         after_position: int = 0,
         limit: int = 1000,
-        connection: asyncpg.Connection | None = None,
+        connection: Connection | None = None,
     ) -> list[RecordedEvent]:
         """Committed events after a global position, in global position order.
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dhr_platform.database import Connection
 from dhr_platform.eventstore import ConcurrencyError
 
 log = logging.getLogger(__name__)
@@ -240,14 +241,14 @@ def _domain_handler(status: int) -> Callable[[Request, Exception], Awaitable[JSO
 
 # --- Idempotent commands -------------------------------------------------------------------
 
-CommandBody = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
+CommandBody = Callable[[Connection], Awaitable[tuple[int, dict[str, Any]]]]
 
 
 class _KeyTakenMeanwhile(Exception):
     pass
 
 
-async def _stored_response(pool: asyncpg.Pool | asyncpg.Connection, scope: str,
+async def _stored_response(pool: asyncpg.Pool | Connection, scope: str,
                            key: str) -> asyncpg.Record | None:
     return await pool.fetchrow(
         "SELECT request_fingerprint, status_code, response_body FROM idempotency_keys"
@@ -329,7 +330,7 @@ def request_body_model(command: type[BaseModel], *, exclude: set[str], name: str
         for field_name, info in command.model_fields.items()
         if field_name not in exclude
     }
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(
         name or f"{command.__name__}Request",
         __config__={"extra": "forbid", "frozen": True},
         __doc__=command.__doc__,

@@ -27,7 +27,7 @@ def safe_producer(bootstrap: str, client_id: str, **overrides: object) -> AIOKaf
         "retry_backoff_ms": 200,
     }
     settings.update(overrides)
-    return AIOKafkaProducer(**settings)  # type: ignore[arg-type]
+    return AIOKafkaProducer(**settings)
 
 
 async def ensure_topics(

@@ -7,6 +7,7 @@ from typing import TextIO
 
 import asyncpg
 
+from dhr_platform.database import Connection
 from dhr_platform.eventstore import EventStore, InlineProjection
 from dhr_platform.progress import ProgressBar
 
@@ -48,7 +49,7 @@ async def rebuild(
     return replayed
 
 
-async def table_checksum(connection: asyncpg.Connection | asyncpg.Pool, table: str,
+async def table_checksum(connection: Connection | asyncpg.Pool, table: str,
                          order_by: str) -> str:
     """A digest of a table's rows, to compare a rebuilt read model with the live one."""
     return str(await connection.fetchval(
