@@ -24,10 +24,10 @@ class ThingRefused(Exception):
 
 def app_with(readiness: dict[str, bool]):
     router = APIRouter()
-    Body = request_body_model(RenameThing, exclude={"thing_id"})
+    body_model = request_body_model(RenameThing, exclude={"thing_id"})
 
     @router.post("/things/{thing_id}")
-    async def rename(thing_id: int, body: Body) -> dict[str, object]:  # type: ignore[valid-type]
+    async def rename(thing_id: int, body: body_model) -> dict[str, object]:  # type: ignore[valid-type]
         if body.name == "forbidden":
             raise ThingRefused("That name is refused.", "name")
         return RenameThing(thing_id=thing_id, **body.model_dump()).model_dump()
