@@ -53,12 +53,12 @@ def infrastructure_state_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def local_kafka(infrastructure_state_dir: Path) -> Iterator[LocalKafka]:
-    """The session's own broker, for tests that stop, kill or restart it.
+    """A broker this session owns, for tests that stop, kill or restart it.
 
-    Skips the test when DHR_KAFKA_BOOTSTRAP names an external broker, which is not ours to restart.
+    Without DHR_KAFKA_BOOTSTRAP it is the session's broker (`kafka_bootstrap` names it too); with
+    it, a private one on free ports, since an external broker is not ours to restart. Tests that
+    restart it must use its `bootstrap`, not `kafka_bootstrap`, to be right in both cases.
     """
-    if os.environ.get("DHR_KAFKA_BOOTSTRAP"):
-        pytest.skip("DHR_KAFKA_BOOTSTRAP names an external broker; this test needs its own")
     port = free_port(avoid=_RESERVED_PORTS)
     controller_port = free_port(avoid=_RESERVED_PORTS | {port})
     kafka = LocalKafka(infrastructure_state_dir / "kafka", port=port, controller_port=controller_port)
@@ -72,12 +72,12 @@ def local_kafka(infrastructure_state_dir: Path) -> Iterator[LocalKafka]:
 
 @pytest.fixture(scope="session")
 def local_postgres(infrastructure_state_dir: Path) -> Iterator[LocalPostgres]:
-    """The session's own PostgreSQL server, for tests that stop, kill or restart it.
+    """A PostgreSQL server this session owns, for tests that stop, kill or restart it.
 
-    Skips the test when DHR_DATABASE_URL names an external server, which is not ours to restart.
+    Without DHR_DATABASE_URL it is the session's server (`database_url` is on it too); with it, a
+    private one on a free port, since an external server is not ours to restart. Tests that
+    restart it must use its `url`, not `database_url`, to be right in both cases.
     """
-    if os.environ.get("DHR_DATABASE_URL"):
-        pytest.skip("DHR_DATABASE_URL names an external database; this test needs its own")
     postgres = LocalPostgres(
         infrastructure_state_dir / "postgres", port=free_port(avoid=_RESERVED_PORTS), fast=True
     )
