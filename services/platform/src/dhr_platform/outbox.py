@@ -12,6 +12,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from dhr_platform.database import Connection
 from dhr_platform.envelopes import to_envelope
 from dhr_platform.eventstore import EVENT_COLUMNS, RecordedEvent
 
@@ -153,7 +154,11 @@ class OutboxRelay:
         return len(events)
 
     async def run(self) -> None:
-        """Publish until stopped; survive broker and database outages with backoff."""
+        """Publish until stopped; survive broker and database outages with backoff.
+
+        Every error is retried: a relay that stopped would silently hold back the whole service's
+        history, so the loop only ends on `stop()`.
+        """
         backoff = 0.1
         while not self._stopping.is_set():
             try:
@@ -164,16 +169,28 @@ class OutboxRelay:
                     try:
                         await self._publish_while_leader()
                     finally:
-                        if not leader.is_closed():
-                            await leader.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+                        await self._release_leadership(leader)
                 backoff = 0.1
-            except (TimeoutError, KafkaError, OSError,
-                    asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.warning("outbox relay %s: %s; retrying in %.1fs", self.name, error, backoff)
+            except Exception as error:  # every error: see the docstring
+                expected = isinstance(error, (TimeoutError, KafkaError, OSError,
+                                              asyncpg.PostgresError, asyncpg.InterfaceError))
+                log.warning("outbox relay %s: %s: %s; retrying in %.1fs", self.name,
+                            type(error).__name__, error, backoff, exc_info=not expected)
                 await self._drop_producer()
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_seconds)
         await self._drop_producer()
+
+    async def _release_leadership(self, leader: Connection) -> None:
+        """Unlock; if the session is broken, end it, which releases the lock just the same."""
+        if leader.is_closed():
+            return
+        try:
+            await leader.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+        except Exception:  # a broken session's lock dies with it
+            log.debug("outbox relay %s: unlock failed; terminating the session", self.name,
+                      exc_info=True)
+            leader.terminate()
 
     async def _publish_while_leader(self) -> None:
         while not self._stopping.is_set():
