@@ -109,3 +109,23 @@ async def test_a_new_consumer_group_reads_from_the_earliest_offset_and_deduplica
     finally:
         await broker.stop()
     assert runtime.applied == 2
+
+
+async def test_an_unavailable_database_is_waited_out_and_never_parks_a_good_message(
+    effects_table: asyncpg.Pool,
+) -> None:
+    runtime = ConsumerRuntime(safe_broker("127.0.0.1:1", "unused"), effects_table,
+                              RetryPolicy(2, 0.001, 0.01))
+    failures = iter([ConnectionRefusedError("database restarting")] * 5
+                    + [asyncpg.exceptions.AdminShutdownError("terminating connection")] * 2)
+
+    async def flaky(connection: asyncpg.Connection, delivery: Delivery) -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        await record_effect(connection, delivery)
+
+    await runtime.process("c", Delivery("t", 0, 1, b"k", b"survivor", {"ce_id": "m-1"}), flaky)
+
+    assert await effects(effects_table) == ["survivor"]
+    assert runtime.dead_lettered == 0

@@ -22,11 +22,25 @@ from faststream.kafka.annotations import KafkaMessage
 
 from dhr_contracts.envelope import Envelope
 from dhr_contracts.topics import dead_letter_topic
+from dhr_platform.eventstore import ConcurrencyError
 from dhr_platform.database import Connection
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_HEADER_CHARS = 1000
+
+# Failures of the surroundings, not of the message: retried until they pass.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    ConcurrencyError,
+)
 
 
 class PermanentFailure(Exception):
@@ -116,17 +130,32 @@ class ConsumerRuntime:
         subscriber(handle)
 
     async def process(self, consumer: str, delivery: Delivery, effect: Effect) -> None:
-        """Apply once, retrying transient failures; dead-letter what keeps failing."""
-        for attempt in range(1, self.retry.max_attempts + 1):
+        """Apply once, retrying failures; dead-letter what keeps failing.
+
+        An unavailable database (or a conflicting concurrent write) says nothing about the
+        message: those are retried until they pass, holding the partition in order, and never
+        park a good message. Other errors get `max_attempts` tries, then the dead-letter topic.
+        """
+        attempt = 0
+        waits = 0
+        while True:
             try:
                 if await self._apply_once(consumer, delivery, effect):
                     self.applied += 1
                 return
             except self.permanent_errors as error:
-                await self._dead_letter(consumer, delivery, error, attempt)
+                await self._dead_letter(consumer, delivery, error, attempt + 1)
                 return
-            except Exception as error:
-                if attempt == self.retry.max_attempts:
+            except TRANSIENT_ERRORS as error:
+                waits += 1
+                delay = self.retry.backoff(min(waits, 16))
+                log.warning("consumer %s: %s at %s/%s@%s; waiting %.1fs for it to pass",
+                            consumer, type(error).__name__, delivery.topic, delivery.partition,
+                            delivery.offset, delay)
+                await asyncio.sleep(delay)
+            except Exception as error:  # every other failure is retried, then parked
+                attempt += 1
+                if attempt >= self.retry.max_attempts:
                     await self._dead_letter(consumer, delivery, error, attempt)
                     return
                 delay = self.retry.backoff(attempt)
