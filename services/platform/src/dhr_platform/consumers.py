@@ -22,8 +22,8 @@ from faststream.kafka.annotations import KafkaMessage
 
 from dhr_contracts.envelope import Envelope
 from dhr_contracts.topics import dead_letter_topic
-from dhr_platform.eventstore import ConcurrencyError
 from dhr_platform.database import Connection
+from dhr_platform.eventstore import ConcurrencyError
 
 log = logging.getLogger(__name__)
 
