@@ -81,6 +81,7 @@ async def test_published_records_carry_cloudevents_headers_and_the_review_key(
     assert headers["ce_actor"] == "agency:police"
     assert headers["ce_correlationid"] == str(metadata.correlation_id)
     assert headers["ce_traceparent"] == metadata.traceparent
+    assert headers["traceparent"] == metadata.traceparent
     assert headers["content-type"] == "application/json"
     assert "ce_time" in headers
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 from commissioning_support import RunningService, notification
 
+from dhr_commissioning.__main__ import main
 from dhr_platform.projections import rebuild, table_checksum
 
 
@@ -30,3 +32,16 @@ async def test_a_rebuilt_read_model_equals_the_live_one(commissioning: RunningSe
     assert "10/10 events" in progress.getvalue()
     listed = (await commissioning.client.get("/reviews?status=paused")).json()
     assert listed["total"] == 1
+
+
+async def test_the_rebuild_command_replays_the_store_into_the_read_model(
+    commissioning: RunningService, monkeypatch, capsys
+) -> None:
+    await commissioning.client.post("/reviews", json=notification())
+    pool = commissioning.runtime.pool
+    await pool.execute("DELETE FROM reviews")
+    monkeypatch.setenv("DHR_DATABASE_URL", commissioning.runtime.settings.database_url)
+    await asyncio.to_thread(main, ["rebuild"])
+
+    assert await pool.fetchval("SELECT count(*) FROM reviews") == 1
+    assert "rebuilt the reviews read model from 2 events" in capsys.readouterr().out

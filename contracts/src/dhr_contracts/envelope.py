@@ -43,6 +43,9 @@ class Envelope(BaseModel):
         for name, value in self.model_dump(mode="json", exclude={"data", "datacontenttype"}).items():
             if value is not None:
                 headers.append((HEADER_PREFIX + name, str(value).encode()))
+        if self.traceparent is not None:
+            # Also the plain W3C header, which OpenTelemetry's Kafka propagation reads.
+            headers.append(("traceparent", self.traceparent.encode()))
         return headers
 
     def kafka_value(self) -> bytes:
