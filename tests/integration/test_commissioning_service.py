@@ -134,9 +134,11 @@ async def test_the_same_post_with_one_idempotency_key_gives_the_same_response_an
         commissioning.client.post("/reviews", json=notification(), headers=headers) for _ in range(4)))
 
     assert first.status_code == 201
+    assert first.headers["location"] == f"/reviews/{first.json()['review_id']}"
     for response in (again, *concurrent):
         assert response.status_code == 201
         assert response.json() == first.json()
+        assert response.headers["location"] == first.headers["location"]
         assert response.headers["idempotent-replayed"] == "true"
     assert (await commissioning.client.get("/reviews")).json()["total"] == 1
     assert await commissioning.event_count() == 2

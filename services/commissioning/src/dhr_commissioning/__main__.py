@@ -48,40 +48,27 @@ def build_app(settings: CommissioningSettings, clock: Callable[[], datetime] = u
               runtime: ServiceRuntime | None = None) -> FastAPI:
     """The service's HTTP app; starting it (its lifespan) starts the whole runtime."""
     runtime = runtime or build_runtime(settings, clock)
-    api_holder: dict[str, CommissioningApi] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        api_holder["api"] = CommissioningApi(runtime.store, settings, clock)
         app.state.runtime = runtime
         try:
             yield
         finally:
             await runtime.stop()
 
-    router = build_router(_LazyApi(api_holder))  # type: ignore[arg-type]
     return create_app(
         title="DHR commissioning service",
         version="1.0.0",
         description="Death notifications, eligibility, the decision to commission a Domestic "
         "Homicide Review, the independent Chair, pauses and parallel reviews.",
-        routers=[router],
-        readiness=runtime.readiness_checks(),  # type: ignore[arg-type]
+        routers=[build_router(CommissioningApi(runtime, settings, clock))],
+        readiness=runtime.readiness_checks(),
         error_statuses=ERROR_STATUSES,
         max_body_bytes=settings.max_body_bytes,
         lifespan=lifespan,
     )
-
-
-class _LazyApi:
-    """Lets routes be declared before the runtime (and so the store) exists."""
-
-    def __init__(self, holder: dict[str, CommissioningApi]):
-        self._holder = holder
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._holder["api"], name)
 
 
 async def _rebuild(settings: CommissioningSettings) -> int:

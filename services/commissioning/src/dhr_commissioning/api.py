@@ -25,6 +25,7 @@ from dhr_platform.http import (
     request_body_model,
     run_command,
 )
+from dhr_platform.service import ServiceRuntime
 
 Clock = Callable[[], datetime]
 
@@ -59,11 +60,16 @@ class CommandAccepted(BaseModel):
 
 @dataclass
 class CommissioningApi:
-    """The handlers' dependencies, given by the composition root."""
+    """The handlers' dependencies, given by the composition root. The store is looked up when a
+    request comes, because routes are declared before the runtime has connected."""
 
-    store: EventStore
+    runtime: ServiceRuntime
     settings: CommissioningSettings
     clock: Clock
+
+    @property
+    def store(self) -> EventStore:
+        return self.runtime.store
 
     @property
     def reviews(self) -> Aggregates[domain.Command, domain.ReviewState]:
@@ -73,6 +79,10 @@ class CommissioningApi:
 DECIDER: Decider[domain.Command, domain.ReviewState] = Decider(
     initial_state=domain.initial_state, decide=domain.decide, evolve=domain.evolve
 )
+
+
+def location_of_review(answer: dict[str, Any]) -> dict[str, str]:
+    return {"Location": f"/reviews/{answer['review_id']}"}
 
 
 def build_router(api: CommissioningApi) -> APIRouter:
@@ -104,7 +114,8 @@ def build_router(api: CommissioningApi) -> APIRouter:
                                    events=[event.type for event in recorded])
             return (201 if created else 200), body.model_dump(mode="json")
 
-        return await run_command(request, api.store.pool, idempotency_key, transaction)
+        return await run_command(request, api.store.pool, idempotency_key, transaction,
+                                 headers_for=location_of_review if created else None)
 
     @router.post("", status_code=201, response_model=CommandAccepted,
                  summary="Notify a death: opens a review case and assesses eligibility")

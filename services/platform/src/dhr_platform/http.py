@@ -255,7 +255,13 @@ async def _stored_response(pool: asyncpg.Pool | Connection, scope: str,
     )
 
 
-def _replay(stored: asyncpg.Record, fingerprint: str, key: str) -> JSONResponse:
+def _headers(headers_for: Callable[[dict[str, Any]], Mapping[str, str]] | None,
+             payload: dict[str, Any]) -> dict[str, str] | None:
+    return None if headers_for is None else dict(headers_for(payload))
+
+
+def _replay(stored: asyncpg.Record, fingerprint: str, key: str,
+            headers_for: Callable[[dict[str, Any]], Mapping[str, str]] | None) -> JSONResponse:
     if stored["request_fingerprint"] != fingerprint:
         raise Problem(
             422,
@@ -263,7 +269,8 @@ def _replay(stored: asyncpg.Record, fingerprint: str, key: str) -> JSONResponse:
             title="Idempotency key reused",
         )
     return JSONResponse(stored["response_body"], status_code=stored["status_code"],
-                        headers={"Idempotent-Replayed": "true"})
+                        headers={**(_headers(headers_for, stored["response_body"]) or {}),
+                                 "Idempotent-Replayed": "true"})
 
 
 async def run_command(
@@ -271,6 +278,7 @@ async def run_command(
     pool: asyncpg.Pool,
     idempotency_key: str | None,
     body: CommandBody,
+    headers_for: Callable[[dict[str, Any]], Mapping[str, str]] | None = None,
 ) -> JSONResponse:
     """Run a command's transaction once per Idempotency-Key and answer a retry with the
     stored response.
@@ -282,12 +290,12 @@ async def run_command(
     if idempotency_key is None:
         async with pool.acquire() as connection, connection.transaction():
             status, payload = await body(connection)
-        return JSONResponse(payload, status_code=status)
+        return JSONResponse(payload, status_code=status, headers=_headers(headers_for, payload))
     scope = f"{request.method} {request.url.path}"
     fingerprint = hashlib.sha256(await request.body()).hexdigest()
     stored = await _stored_response(pool, scope, idempotency_key)
     if stored is not None:
-        return _replay(stored, fingerprint, idempotency_key)
+        return _replay(stored, fingerprint, idempotency_key, headers_for)
     try:
         async with pool.acquire() as connection, connection.transaction():
             status, payload = await body(connection)
@@ -302,8 +310,8 @@ async def run_command(
     except _KeyTakenMeanwhile:
         stored = await _stored_response(pool, scope, idempotency_key)
         assert stored is not None
-        return _replay(stored, fingerprint, idempotency_key)
-    return JSONResponse(payload, status_code=status)
+        return _replay(stored, fingerprint, idempotency_key, headers_for)
+    return JSONResponse(payload, status_code=status, headers=_headers(headers_for, payload))
 
 
 def parse_if_match(value: str | None) -> int | None:

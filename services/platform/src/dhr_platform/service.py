@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -123,8 +123,11 @@ class ServiceRuntime:
         if self._pool is not None:
             await self._pool.close()
 
-    def readiness_checks(self) -> dict[str, Callable[[], object]]:
-        return {
-            "database": lambda: ping(self.pool),
-            "kafka": lambda: kafka_reachable(self.settings.kafka_bootstrap),
-        }
+    def readiness_checks(self) -> dict[str, Callable[[], Awaitable[bool]]]:
+        async def database() -> bool:
+            return bool(await ping(self.pool) == 1)
+
+        async def kafka() -> bool:
+            return await kafka_reachable(self.settings.kafka_bootstrap)
+
+        return {"database": database, "kafka": kafka}
