@@ -43,7 +43,7 @@ test-integration: install
 
 lint: install
 	$(UV) run ruff check .
-	$(UV) run mypy contracts/src services/platform/src services/commissioning/src deploy/local/src
+	$(UV) run mypy contracts/src $(wildcard services/*/src) deploy/local/src
 	$(UV) run lint-imports
 
 format: install

@@ -121,13 +121,19 @@ def test_a_published_event_type_is_still_readable(event_type: str) -> None:
         f"{event_type} was published: keep its model, or add an upcaster to a newer version")
 
 
-@pytest.mark.parametrize("baseline", [PUBLISHED, schemas.SCHEMAS_DIR], ids=["published", "committed"])
-@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
+def _baselines() -> list[tuple[Path, str]]:
+    """Each event type against each baseline that has it; a type without a published schema is
+    caught by test_every_event_type_has_examples_and_a_published_schema instead."""
+    return [(baseline, event_type)
+            for baseline in (PUBLISHED, schemas.SCHEMAS_DIR)
+            for event_type in sorted(EVENT_TYPES)
+            if (baseline / schemas.schema_file_name(event_type)).exists()]
+
+
+@pytest.mark.parametrize(("baseline", "event_type"), _baselines(),
+                         ids=lambda value: value.name if isinstance(value, Path) else value)
 def test_no_field_is_removed_retyped_or_newly_required(baseline: Path, event_type: str) -> None:
-    path = baseline / schemas.schema_file_name(event_type)
-    if not path.exists():
-        pytest.skip(f"{event_type} has no schema in {baseline.name} yet")
-    old = load(path)
+    old = load(baseline / schemas.schema_file_name(event_type))
     new = schemas.event_schema(EVENT_TYPES[event_type])
     problems = breaking_changes(old, new, old, new, "")
     assert not problems, (

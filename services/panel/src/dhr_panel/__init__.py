@@ -1,0 +1,1 @@
+"""The panel service (being built)."""
