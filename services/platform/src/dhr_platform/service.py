@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
@@ -31,6 +32,24 @@ class Subscription:
     effect: Callable[[ServiceRuntime], Effect]
 
 
+BackgroundTask = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
+
+
+def every(seconds: float, work: Callable[[ServiceRuntime], Awaitable[object]]) -> BackgroundTask:
+    """A background task that runs `work` every `seconds`, logging (not dying on) its errors."""
+
+    async def loop(runtime: ServiceRuntime) -> None:
+        while True:
+            try:
+                await work(runtime)
+            except Exception:  # a failed round is retried at the next one
+                log.exception("background task %s failed; retrying in %.0fs",
+                              getattr(work, "__name__", work), seconds)
+            await asyncio.sleep(seconds)
+
+    return loop
+
+
 @dataclass
 class ServiceSpec:
     """What makes one service: its name (also its schema), its topic, migrations, read models
@@ -44,6 +63,9 @@ class ServiceSpec:
     permanent_errors: tuple[type[BaseException], ...] = ()
     run_relay: bool = True
     extra_topics: Sequence[str] = field(default_factory=tuple)
+    background: Sequence[BackgroundTask] = ()
+    """Long-running work started after everything else (e.g. a deadline watcher), cancelled
+    first on stop."""
 
     @property
     def source(self) -> str:
@@ -61,6 +83,7 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.consumers: ConsumerRuntime | None = None
         self._relay_task: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -112,9 +135,15 @@ class ServiceRuntime:
                 self.consumers.subscribe(subscription.topic, subscription.consumer,
                                          subscription.effect(self))
             await broker.start()
+        for work in spec.background:
+            self._background.append(asyncio.create_task(work(self)))
 
     async def stop(self) -> None:
-        """Finish in-flight work, then close: consumers first, the relay, then the pool."""
+        """Finish in-flight work, then close: background work and consumers first, the relay,
+        then the pool."""
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self.consumers is not None:
             await self.consumers.broker.stop()
         if self.relay is not None and self._relay_task is not None:
