@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -114,6 +114,24 @@ class ParallelReviewKind(StrEnum):
     OFFENSIVE_WEAPONS_HOMICIDE_REVIEW = "offensive_weapons_homicide_review"
     INQUEST = "inquest"
     IOPC_INVESTIGATION = "iopc_investigation"
+
+
+class QualityAssuranceOutcome(StrEnum):
+    """What the Home Office Quality Assurance Panel decided on a submitted report."""
+
+    APPROVED_FOR_PUBLICATION = "approved_for_publication"
+    CHANGES_REQUIRED = "changes_required"
+
+
+class ReportRecipient(StrEnum):
+    """Who receives a copy of the published report."""
+
+    DOMESTIC_ABUSE_COMMISSIONER = "domestic_abuse_commissioner"
+    SECRETARY_OF_STATE = "secretary_of_state"
+
+
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", min_length=64, max_length=64)]
+"""A SHA-256 digest as 64 lower-case hexadecimal characters."""
 
 
 class ChairIndependenceDeclaration(BaseModel):
@@ -292,6 +310,91 @@ class ParallelReviewLinked(EventPayload):
         description="Reference of the parallel process, as its owner uses it.")
 
 
+class ReportAgreementRecorded(EventPayload):
+    """The panel agreed the overview report (dhr.panel.ReviewReportAgreed.v1), recorded on the
+    review case; the CSP may now sign it off."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.ReportAgreementRecorded.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    agreed_on: date = Field(description="Date the panel agreed the report.")
+    report_version: int = Field(ge=1, description="The draft version the panel agreed.")
+    recommendation_count: int = Field(
+        ge=0, description="Number of recommendations in the agreed report.")
+    panel_event_id: UUID | None = Field(
+        default=None, description="Id of the panel's ReviewReportAgreed event recorded here.")
+
+
+class ReportSignedOff(EventPayload):
+    """The Community Safety Partnership signed off the agreed report for the Home Office."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.ReportSignedOff.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    signed_off_on: date = Field(description="Date the CSP signed the report off.")
+    signed_off_by: ShortText = personal("Who signed the report off for the CSP.")
+    report_version: int = Field(ge=1, description="The agreed report version signed off.")
+
+
+class ReportSubmittedToHomeOffice(EventPayload):
+    """The signed-off report went to the Home Office Quality Assurance Panel (first submission
+    or a resubmission after changes were required)."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.ReportSubmittedToHomeOffice.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    submission_number: int = Field(
+        ge=1, description="1 for the first submission, then 2, 3... for each resubmission.")
+    submitted_on: date = Field(description="Date the report was submitted.")
+    report_version: int = Field(ge=1, description="The report version submitted.")
+    resubmission: bool = Field(
+        description="True when this answers changes the Quality Assurance Panel required.")
+
+
+class QualityAssuranceOutcomeRecorded(EventPayload):
+    """The Home Office Quality Assurance Panel decided on one submission."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.QualityAssuranceOutcomeRecorded.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    submission_number: int = Field(ge=1, description="The submission decided on.")
+    decided_on: date = Field(description="Date of the panel's decision.")
+    outcome: QualityAssuranceOutcome = Field(
+        description="approved_for_publication, or changes_required before resubmission.")
+    areas_for_development: tuple[NonEmptyText, ...] = Field(
+        description="The panel's itemised areas for development: at least one when changes "
+        "are required; possibly some with an approval.")
+    report_version: int = Field(ge=1, description="The report version decided on.")
+
+
+class ReportPublished(EventPayload):
+    """The anonymised report, approved by the Quality Assurance Panel, was published."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.ReportPublished.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    published_on: date = Field(description="Date of publication.")
+    report_version: int = Field(ge=1, description="The report version published.")
+    anonymised: Literal[True] = Field(
+        description="Always true: only an anonymised report may be published.")
+    location: Annotated[str, Field(min_length=1, max_length=2000)] = Field(
+        description="Where the report was published: a URL or a description of the place.")
+
+
+class ReportDelivered(EventPayload):
+    """A copy of the published report was sent to the Domestic Abuse Commissioner or the
+    Secretary of State, with a checksum of exactly what was sent."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.ReportDelivered.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    recipient: ReportRecipient = Field(description="Who the copy was sent to.")
+    delivered_on: date = Field(description="Date the copy was sent.")
+    document_version: int = Field(ge=1, description="The report version sent.")
+    sha256: Sha256Hex = Field(
+        description="SHA-256 of the document as delivered, 64 lower-case hexadecimal characters.")
+
+
 EVENTS: tuple[type[EventPayload], ...] = (
     NotificationReceived,
     EligibilityAssessed,
@@ -303,4 +406,10 @@ EVENTS: tuple[type[EventPayload], ...] = (
     ReviewPaused,
     ReviewResumed,
     ParallelReviewLinked,
+    ReportAgreementRecorded,
+    ReportSignedOff,
+    ReportSubmittedToHomeOffice,
+    QualityAssuranceOutcomeRecorded,
+    ReportPublished,
+    ReportDelivered,
 )

@@ -1,4 +1,5 @@
-"""The review case as a decider: from a death notification to a commissioned (or declined) review.
+"""The review case as a decider: from a death notification to a commissioned (or declined) review,
+and from the report the panel agreed to its publication.
 
 Pure: no I/O and no clock. Every command carries the date or time it happened; the actor travels
 in the message metadata, not here. `decide` turns a command into events or raises a `DomainError`;
@@ -15,6 +16,15 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dhr_commissioning.deadlines import add_months, days_between, extend_by_days
+from dhr_commissioning.publication import (
+    AgreedReport,
+    Delivery,
+    HomeOfficeSubmission,
+    Publication,
+    SignOff,
+    cleaned_areas,
+    normalised_sha256,
+)
 from dhr_contracts.base import EventPayload
 from dhr_contracts.commissioning import (
     AgeBand,
@@ -34,6 +44,14 @@ from dhr_contracts.commissioning import (
     ParallelReviewLinked,
     PauseReason,
     PriorAgencyContact,
+    QualityAssuranceOutcome,
+    QualityAssuranceOutcomeRecorded,
+    ReportAgreementRecorded,
+    ReportDelivered,
+    ReportPublished,
+    ReportRecipient,
+    ReportSignedOff,
+    ReportSubmittedToHomeOffice,
     ReviewCommissioned,
     ReviewPaused,
     ReviewResumed,
@@ -93,6 +111,58 @@ class ReviewAlreadyPaused(DomainError):
 
 class ReviewNotPaused(DomainError):
     """The review is running, so it cannot be resumed."""
+
+
+class ReviewIsPaused(DomainError):
+    """The CSP's own steps wait while the review is paused."""
+
+
+class ReportNotAgreed(DomainError):
+    """The panel has not agreed the report yet."""
+
+
+class ReportAlreadySignedOff(DomainError):
+    """The current report version was signed off already."""
+
+
+class ReportNotSignedOff(DomainError):
+    """The current report version has not been signed off."""
+
+
+class SubmissionNotFound(DomainError):
+    """No submission to the Home Office has that number."""
+
+
+class SubmissionAwaitingOutcome(DomainError):
+    """A submission is with the Quality Assurance Panel, not decided yet."""
+
+
+class QualityAssuranceOutcomeAlreadyRecorded(DomainError):
+    """The submission was decided already."""
+
+
+class ChangesNotRequired(DomainError):
+    """A resubmission needs the Quality Assurance Panel to have required changes."""
+
+
+class ReportAlreadyApproved(DomainError):
+    """The Quality Assurance Panel approved the report already."""
+
+
+class ReportNotApproved(DomainError):
+    """Publication needs the Quality Assurance Panel's approval."""
+
+
+class ReportNotAnonymised(DomainError):
+    """Only an anonymised report may be published."""
+
+
+class ReportAlreadyPublished(DomainError):
+    """The report was published already."""
+
+
+class ReportNotPublished(DomainError):
+    """Copies go to oversight recipients only once the report is published."""
 
 
 # -------------------------------------------------------------------------------------- commands
@@ -185,6 +255,56 @@ class LinkParallelReview(Command):
     reference: str = Field(min_length=1, max_length=200)
 
 
+class RecordReportAgreed(Command):
+    """Record that the panel agreed the overview report (from dhr.panel.ReviewReportAgreed.v1)."""
+
+    agreed_on: date
+    report_version: int = Field(ge=1)
+    recommendation_count: int = Field(ge=0)
+    panel_event_id: UUID | None = None
+
+
+class SignOffReport(Command):
+    """The CSP signs off the agreed report for submission to the Home Office."""
+
+    signed_off_on: date
+    signed_off_by: str = Field(min_length=1, max_length=200)
+
+
+class SubmitToHomeOffice(Command):
+    """Submit the signed-off report to the Home Office Quality Assurance Panel (or resubmit it
+    after changes were required)."""
+
+    submitted_on: date
+
+
+class RecordQualityAssuranceOutcome(Command):
+    """Record the Quality Assurance Panel's decision on one submission."""
+
+    submission_number: int = Field(ge=1)
+    decided_on: date
+    outcome: QualityAssuranceOutcome
+    areas_for_development: tuple[str, ...] = Field(default=(), max_length=200)
+
+
+class PublishReport(Command):
+    """Publish the approved report; it must be anonymised."""
+
+    published_on: date
+    anonymised: bool
+    location: str = Field(min_length=1, max_length=2000)
+
+
+class RecordReportDelivery(Command):
+    """Record a copy of the published report sent to the Domestic Abuse Commissioner or the
+    Secretary of State, with the SHA-256 of the document as delivered."""
+
+    recipient: ReportRecipient
+    delivered_on: date
+    document_version: int = Field(ge=1)
+    sha256: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-fA-F]{64}$")
+
+
 # ----------------------------------------------------------------------------------------- state
 
 
@@ -195,6 +315,24 @@ class ReviewStatus(StrEnum):
     COMMISSIONED = "commissioned"
     NOT_COMMISSIONED = "not_commissioned"
     PAUSED = "paused"
+    REPORT_AGREED = "report_agreed"
+    SIGNED_OFF = "signed_off"
+    SUBMITTED_TO_HOME_OFFICE = "submitted_to_home_office"
+    CHANGES_REQUIRED = "changes_required"
+    APPROVED_FOR_PUBLICATION = "approved_for_publication"
+    PUBLISHED = "published"
+
+
+# Statuses of a commissioned review whose completion clock runs: commissioned up to, not
+# including, publication; a paused review's clock stops. projections._OVERDUE_SQL mirrors this.
+COMPLETION_CLOCK_RUNNING: frozenset[ReviewStatus] = frozenset({
+    ReviewStatus.COMMISSIONED,
+    ReviewStatus.REPORT_AGREED,
+    ReviewStatus.SIGNED_OFF,
+    ReviewStatus.SUBMITTED_TO_HOME_OFFICE,
+    ReviewStatus.CHANGES_REQUIRED,
+    ReviewStatus.APPROVED_FOR_PUBLICATION,
+})
 
 
 class _Record(BaseModel):
@@ -253,6 +391,11 @@ class ReviewState(_Record):
     home_office_notified_on: date | None = None
     family_informed: tuple[FamilyContact, ...] = ()
     parallel_reviews: tuple[ParallelReview, ...] = ()
+    report: AgreedReport | None = None
+    sign_off: SignOff | None = None
+    home_office_submissions: tuple[HomeOfficeSubmission, ...] = ()
+    publication: Publication | None = None
+    deliveries: tuple[Delivery, ...] = ()
 
 
 def initial_state() -> ReviewState:
@@ -514,6 +657,7 @@ def decide_appoint_chair(command: AppointChair, state: ReviewState) -> list[Even
 def decide_pause_review(command: PauseReview, state: ReviewState) -> list[EventPayload]:
     """Stop the completion clock of a running, commissioned review."""
     decided_on = _require_commissioned(command.review_id, state)
+    _require_not_published(state)
     if state.status is ReviewStatus.PAUSED:
         raise ReviewAlreadyPaused(f"The review is already paused, since {state.paused_since}.")
     _not_before(command.paused_on, decided_on, "paused_on", "the decision to commission")
@@ -564,6 +708,162 @@ def decide_link_parallel_review(
                                  kind=command.kind, reference=reference)]
 
 
+# ------------------------------------------------------------- from agreed report to publication
+#
+# The order: the panel agrees the report (recorded from its event) -> the CSP signs it off ->
+# submits it to the Home Office Quality Assurance Panel -> the panel approves it, or requires
+# changes (itemised) and the CSP resubmits, any number of times -> the anonymised report is
+# published -> copies go to the Domestic Abuse Commissioner (and the Secretary of State where
+# required), each with the SHA-256 of what was sent. Deliveries are of the published report only.
+#
+# Facts of other bodies (the panel's agreement, the Quality Assurance outcome) are recorded while
+# the review is paused; the CSP's own steps (sign-off, submission, publication) wait for it to
+# resume.
+
+
+def decide_record_report_agreed(
+    command: RecordReportAgreed, state: ReviewState
+) -> list[EventPayload]:
+    """Record the panel's agreement of a report version. The same or an older version again
+    records nothing: the panel's topic may redeliver and replays its history in order."""
+    decided_on = _require_commissioned(command.review_id, state)
+    if state.report is not None and command.report_version <= state.report.report_version:
+        return []
+    if state.report is not None:  # a revised report: only while the CSP still holds it
+        if state.publication is not None:
+            raise ReportAlreadyPublished(
+                f"The report was published on {state.publication.published_on}; a revised "
+                f"version {command.report_version} cannot be recorded.", "publication")
+        _require_not_with_home_office(state)
+    _not_before(command.agreed_on, decided_on, "agreed_on", "the decision to commission")
+    return [ReportAgreementRecorded(
+        review_id=command.review_id, agreed_on=command.agreed_on,
+        report_version=command.report_version,
+        recommendation_count=command.recommendation_count,
+        panel_event_id=command.panel_event_id)]
+
+
+def decide_sign_off_report(command: SignOffReport, state: ReviewState) -> list[EventPayload]:
+    """The CSP signs off the report version the panel last agreed, once per version."""
+    report = _require_agreed_report(command.review_id, state)
+    _require_running(state, "signing off the report")
+    if state.sign_off is not None and state.sign_off.report_version == report.report_version:
+        raise ReportAlreadySignedOff(
+            f"Report version {report.report_version} was already signed off on "
+            f"{state.sign_off.signed_off_on}.", "sign_off")
+    _not_before(command.signed_off_on, report.agreed_on, "signed_off_on",
+                "the panel agreed the report")
+    signed_off_by = _required_text(command.signed_off_by, "signed_off_by",
+                                   "Name who signed the report off for the CSP.")
+    return [ReportSignedOff(review_id=command.review_id, signed_off_on=command.signed_off_on,
+                            signed_off_by=signed_off_by, report_version=report.report_version)]
+
+
+def decide_submit_to_home_office(
+    command: SubmitToHomeOffice, state: ReviewState
+) -> list[EventPayload]:
+    """Submit the signed-off report; a second or later submission answers changes required."""
+    report = _require_agreed_report(command.review_id, state)
+    _require_not_published(state)
+    _require_running(state, "submitting the report")
+    if state.sign_off is None or state.sign_off.report_version != report.report_version:
+        raise ReportNotSignedOff(
+            f"Report version {report.report_version} must be signed off by the CSP before it is "
+            "submitted to the Home Office.", "sign_off")
+    _require_not_with_home_office(state)
+    previous = state.home_office_submissions[-1] if state.home_office_submissions else None
+    _not_before(command.submitted_on, state.sign_off.signed_off_on, "submitted_on",
+                "the sign-off")
+    if previous is not None:
+        # Not awaiting, not approved: the last outcome was changes_required.
+        assert previous.decided_on is not None
+        _not_before(command.submitted_on, previous.decided_on, "submitted_on",
+                    "the Quality Assurance Panel required changes")
+    return [ReportSubmittedToHomeOffice(
+        review_id=command.review_id, submission_number=len(state.home_office_submissions) + 1,
+        submitted_on=command.submitted_on, report_version=report.report_version,
+        resubmission=previous is not None)]
+
+
+def decide_record_quality_assurance_outcome(
+    command: RecordQualityAssuranceOutcome, state: ReviewState
+) -> list[EventPayload]:
+    """Record the Quality Assurance Panel's decision on a submission not decided yet."""
+    _require_commissioned(command.review_id, state)
+    submission = next((s for s in state.home_office_submissions
+                       if s.submission_number == command.submission_number), None)
+    if submission is None:
+        raise SubmissionNotFound(
+            f"No submission {command.submission_number} was made to the Home Office "
+            f"({len(state.home_office_submissions)} so far).", "submission_number")
+    if submission.outcome is not None:
+        raise QualityAssuranceOutcomeAlreadyRecorded(
+            f"Submission {submission.submission_number} was already decided on "
+            f"{submission.decided_on}: {submission.outcome}.", "submission_number")
+    _not_before(command.decided_on, submission.submitted_on, "decided_on", "the submission")
+    areas = cleaned_areas(command.areas_for_development)
+    if areas is None:
+        raise InvalidCommand("No area for development may be blank.", "areas_for_development")
+    if command.outcome is QualityAssuranceOutcome.CHANGES_REQUIRED and not areas:
+        raise InvalidCommand("When changes are required, list the areas for development "
+                             "(at least one).", "areas_for_development")
+    return [QualityAssuranceOutcomeRecorded(
+        review_id=command.review_id, submission_number=submission.submission_number,
+        decided_on=command.decided_on, outcome=command.outcome, areas_for_development=areas,
+        report_version=submission.report_version)]
+
+
+def decide_publish_report(command: PublishReport, state: ReviewState) -> list[EventPayload]:
+    """Publish the report the Quality Assurance Panel approved, only if it is anonymised."""
+    _require_commissioned(command.review_id, state)
+    _require_not_published(state)
+    _require_running(state, "publishing the report")
+    approved = state.home_office_submissions[-1] if state.home_office_submissions else None
+    if approved is None or approved.outcome is not QualityAssuranceOutcome.APPROVED_FOR_PUBLICATION:
+        raise ReportNotApproved(
+            "The report can be published only once the Home Office Quality Assurance Panel "
+            "approved it for publication.", "home_office_submissions")
+    if not command.anonymised:
+        raise ReportNotAnonymised(
+            "Only an anonymised report may be published: anonymise it and confirm "
+            "anonymised = true.", "anonymised")
+    assert approved.decided_on is not None
+    _not_before(command.published_on, approved.decided_on, "published_on",
+                "the approval for publication")
+    location = _required_text(command.location, "location",
+                              "Say where the report was published (a URL or a place).")
+    return [ReportPublished(review_id=command.review_id, published_on=command.published_on,
+                            report_version=approved.report_version, anonymised=True,
+                            location=location)]
+
+
+def decide_record_report_delivery(
+    command: RecordReportDelivery, state: ReviewState
+) -> list[EventPayload]:
+    """Record a copy of the published report sent to an oversight recipient. The same copy
+    (recipient, date and checksum) recorded again adds nothing; a resend on another day does."""
+    _require_commissioned(command.review_id, state)
+    publication = state.publication
+    if publication is None:
+        raise ReportNotPublished("Copies are sent once the report is published; it is not yet.",
+                                 "publication")
+    if command.document_version != publication.report_version:
+        raise InvalidCommand(
+            f"The document sent must be the published report, version "
+            f"{publication.report_version}, not version {command.document_version}.",
+            "document_version")
+    _not_before(command.delivered_on, publication.published_on, "delivered_on", "publication")
+    digest = normalised_sha256(command.sha256)
+    if digest is None:
+        raise InvalidCommand("sha256 must be 64 hexadecimal characters.", "sha256")
+    if any(d.recipient is command.recipient and d.sha256 == digest
+           and d.delivered_on == command.delivered_on for d in state.deliveries):
+        return []
+    return [ReportDelivered(review_id=command.review_id, recipient=command.recipient,
+                            delivered_on=command.delivered_on,
+                            document_version=command.document_version, sha256=digest)]
+
+
 def decide(command: Command, state: ReviewState) -> list[EventPayload]:
     """The events a command produces against the current state, or a `DomainError`."""
     match command:
@@ -585,6 +885,18 @@ def decide(command: Command, state: ReviewState) -> list[EventPayload]:
             return decide_resume_review(command, state)
         case LinkParallelReview():
             return decide_link_parallel_review(command, state)
+        case RecordReportAgreed():
+            return decide_record_report_agreed(command, state)
+        case SignOffReport():
+            return decide_sign_off_report(command, state)
+        case SubmitToHomeOffice():
+            return decide_submit_to_home_office(command, state)
+        case RecordQualityAssuranceOutcome():
+            return decide_record_quality_assurance_outcome(command, state)
+        case PublishReport():
+            return decide_publish_report(command, state)
+        case RecordReportDelivery():
+            return decide_record_report_delivery(command, state)
     raise TypeError(f"Not a commissioning command: {type(command).__name__}")
 
 
@@ -647,7 +959,7 @@ def evolve(state: ReviewState, event: EventPayload) -> ReviewState:
             })
         case ReviewResumed():
             return state.model_copy(update={
-                "status": ReviewStatus.COMMISSIONED,
+                "status": progress_status(state),
                 "paused_since": None,
                 "pause_reason": None,
                 "last_resumed_on": event.resumed_on,
@@ -659,7 +971,65 @@ def evolve(state: ReviewState, event: EventPayload) -> ReviewState:
                                     linked_on=event.linked_on)
             return state.model_copy(
                 update={"parallel_reviews": (*state.parallel_reviews, linked)})
+        case ReportAgreementRecorded():
+            report = AgreedReport(report_version=event.report_version, agreed_on=event.agreed_on,
+                                  recommendation_count=event.recommendation_count)
+            return _progressed(state, report=report)
+        case ReportSignedOff():
+            sign_off = SignOff(report_version=event.report_version,
+                               signed_off_on=event.signed_off_on,
+                               signed_off_by=event.signed_off_by)
+            return _progressed(state, sign_off=sign_off)
+        case ReportSubmittedToHomeOffice():
+            submission = HomeOfficeSubmission(
+                submission_number=event.submission_number, submitted_on=event.submitted_on,
+                report_version=event.report_version, resubmission=event.resubmission)
+            return _progressed(state, home_office_submissions=(
+                *state.home_office_submissions, submission))
+        case QualityAssuranceOutcomeRecorded():
+            decided = tuple(
+                s.model_copy(update={"outcome": event.outcome, "decided_on": event.decided_on,
+                                     "areas_for_development": event.areas_for_development})
+                if s.submission_number == event.submission_number else s
+                for s in state.home_office_submissions)
+            return _progressed(state, home_office_submissions=decided)
+        case ReportPublished():
+            publication = Publication(published_on=event.published_on,
+                                      report_version=event.report_version,
+                                      location=event.location)
+            return _progressed(state, publication=publication)
+        case ReportDelivered():
+            delivery = Delivery(recipient=event.recipient, delivered_on=event.delivered_on,
+                                document_version=event.document_version, sha256=event.sha256)
+            return state.model_copy(update={"deliveries": (*state.deliveries, delivery)})
     raise TypeError(f"Not a commissioning event: {type(event).__name__}")
+
+
+def progress_status(state: ReviewState) -> ReviewStatus:
+    """Where a commissioned review stands on its way from commission to publication."""
+    if state.publication is not None:
+        return ReviewStatus.PUBLISHED
+    if state.home_office_submissions:
+        outcome = state.home_office_submissions[-1].outcome
+        if outcome is None:
+            return ReviewStatus.SUBMITTED_TO_HOME_OFFICE
+        if outcome is QualityAssuranceOutcome.CHANGES_REQUIRED:
+            return ReviewStatus.CHANGES_REQUIRED
+        return ReviewStatus.APPROVED_FOR_PUBLICATION
+    if state.report is not None:
+        if state.sign_off is not None and state.sign_off.report_version == state.report.report_version:
+            return ReviewStatus.SIGNED_OFF
+        return ReviewStatus.REPORT_AGREED
+    return ReviewStatus.COMMISSIONED
+
+
+def _progressed(state: ReviewState, **update: object) -> ReviewState:
+    """The state with `update` applied and its status moved on, unless the review is paused
+    (it then resumes to the status it reached meanwhile)."""
+    state = state.model_copy(update=update)
+    if state.status is ReviewStatus.PAUSED:
+        return state
+    return state.model_copy(update={"status": progress_status(state)})
 
 
 def fold(events: Iterable[EventPayload]) -> ReviewState:
@@ -677,12 +1047,16 @@ COMPLETION_OVERDUE = "completion"
 
 
 def overdue(state: ReviewState, today: date) -> list[str]:
-    """Names of the deadlines passed by `today`: `decision`, `completion`; paused clocks stop."""
+    """Names of the deadlines passed by `today`: `decision`, `completion`; paused clocks stop.
+
+    Completion is overdue in every status from commissioned to approved for publication: the
+    review is complete when its report is published.
+    """
     late: list[str] = []
     if (state.status is ReviewStatus.AWAITING_DECISION and state.decision_due_on is not None
             and today > state.decision_due_on):
         late.append(DECISION_OVERDUE)
-    if (state.status is ReviewStatus.COMMISSIONED and state.completion_due_on is not None
+    if (state.status in COMPLETION_CLOCK_RUNNING and state.completion_due_on is not None
             and today > state.completion_due_on):
         late.append(COMPLETION_OVERDUE)
     return late
@@ -718,6 +1092,42 @@ def _require_commissioned(review_id: UUID, state: ReviewState) -> date:
                      else "no decision to commission has been made yet")
         raise ReviewNotCommissioned(f"This needs a commissioned review, but {situation}.")
     return state.decided_on
+
+
+def _require_agreed_report(review_id: UUID, state: ReviewState) -> AgreedReport:
+    _require_commissioned(review_id, state)
+    if state.report is None:
+        raise ReportNotAgreed("The panel has not agreed the report yet: it must be agreed, then "
+                              "signed off, before it goes to the Home Office.", "report")
+    return state.report
+
+
+def _require_running(state: ReviewState, doing: str) -> None:
+    if state.status is ReviewStatus.PAUSED:
+        raise ReviewIsPaused(f"The review is paused since {state.paused_since}: resume it before "
+                             f"{doing}.", "status")
+
+
+def _require_not_published(state: ReviewState) -> None:
+    if state.publication is not None:
+        raise ReportAlreadyPublished(
+            f"The report was already published on {state.publication.published_on}.",
+            "publication")
+
+
+def _require_not_with_home_office(state: ReviewState) -> None:
+    """Refuse while a submission awaits its outcome or once the report is approved."""
+    if not state.home_office_submissions:
+        return
+    last = state.home_office_submissions[-1]
+    if last.outcome is None:
+        raise SubmissionAwaitingOutcome(
+            f"Submission {last.submission_number} (submitted on {last.submitted_on}) awaits "
+            "the Quality Assurance Panel's outcome.", "home_office_submissions")
+    if last.outcome is QualityAssuranceOutcome.APPROVED_FOR_PUBLICATION:
+        raise ReportAlreadyApproved(
+            f"The Quality Assurance Panel approved report version {last.report_version} for "
+            f"publication on {last.decided_on}.", "home_office_submissions")
 
 
 def _check_age(age: int | None, band: AgeBand | None) -> None:
