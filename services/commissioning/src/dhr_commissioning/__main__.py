@@ -15,9 +15,14 @@ from fastapi import FastAPI
 
 from dhr_commissioning.api import ERROR_STATUSES, CommissioningApi, build_router
 from dhr_commissioning.config import CommissioningSettings
-from dhr_commissioning.consumers import INTAKE_CONSUMER, intake_effect
+from dhr_commissioning.consumers import (
+    INTAKE_CONSUMER,
+    PANEL_CONSUMER,
+    intake_effect,
+    report_agreed_effect,
+)
 from dhr_commissioning.projections import ReviewsProjection
-from dhr_contracts.topics import COMMISSIONING_EVENTS, INTAKE_NOTIFICATIONS
+from dhr_contracts.topics import COMMISSIONING_EVENTS, INTAKE_NOTIFICATIONS, PANEL_EVENTS
 from dhr_platform.database import MigrationSource
 from dhr_platform.http import create_app
 from dhr_platform.projections import rebuild
@@ -37,9 +42,12 @@ def build_runtime(settings: CommissioningSettings,
         topic=COMMISSIONING_EVENTS,
         migrations=[MIGRATIONS],
         projections=[ReviewsProjection()],
-        subscriptions=[Subscription(
-            INTAKE_NOTIFICATIONS, INTAKE_CONSUMER,
-            lambda runtime: intake_effect(runtime.store, settings, clock))],
+        subscriptions=[
+            Subscription(INTAKE_NOTIFICATIONS, INTAKE_CONSUMER,
+                         lambda runtime: intake_effect(runtime.store, settings, clock)),
+            Subscription(PANEL_EVENTS, PANEL_CONSUMER,
+                         lambda runtime: report_agreed_effect(runtime.store)),
+        ],
     )
     return ServiceRuntime(spec, settings)
 
@@ -62,7 +70,9 @@ def build_app(settings: CommissioningSettings, clock: Callable[[], datetime] = u
         title="DHR commissioning service",
         version="1.0.0",
         description="Death notifications, eligibility, the decision to commission a Domestic "
-        "Homicide Review, the independent Chair, pauses and parallel reviews.",
+        "Homicide Review, the independent Chair, pauses and parallel reviews; then the agreed "
+        "report's sign-off, Home Office quality assurance, publication and copies to oversight "
+        "bodies.",
         routers=[build_router(CommissioningApi(runtime, settings, clock))],
         readiness=runtime.readiness_checks(),
         error_statuses=ERROR_STATUSES,

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -43,6 +43,12 @@ AppointChairBody = request_body_model(domain.AppointChair, exclude={"review_id"}
 PauseReviewBody = request_body_model(domain.PauseReview, exclude={"review_id"})
 ResumeReviewBody = request_body_model(domain.ResumeReview, exclude={"review_id"})
 LinkParallelReviewBody = request_body_model(domain.LinkParallelReview, exclude={"review_id"})
+SignOffReportBody = request_body_model(domain.SignOffReport, exclude={"review_id"})
+SubmitToHomeOfficeBody = request_body_model(domain.SubmitToHomeOffice, exclude={"review_id"})
+QualityAssuranceOutcomeBody: Any = request_body_model(
+    domain.RecordQualityAssuranceOutcome, exclude={"review_id", "submission_number"})
+PublishReportBody = request_body_model(domain.PublishReport, exclude={"review_id"})
+ReportDeliveryBody = request_body_model(domain.RecordReportDelivery, exclude={"review_id"})
 
 Actor = Annotated[str, Header(alias="X-Actor", max_length=200,
                               description="Who issues the command (until bearer tokens land).")]
@@ -163,6 +169,35 @@ def build_router(api: CommissioningApi) -> APIRouter:
     command_route("resume", ResumeReviewBody, domain.ResumeReview, "Resume a paused review")
     command_route("parallel-reviews", LinkParallelReviewBody, domain.LinkParallelReview,
                   "Link a parallel review or process")
+    # From the report the panel agreed (recorded from its Kafka event) to publication.
+    command_route("sign-off", SignOffReportBody, domain.SignOffReport,
+                  "The CSP signs off the report the panel agreed")
+    command_route("home-office-submissions", SubmitToHomeOfficeBody, domain.SubmitToHomeOffice,
+                  "Submit the signed-off report to the Home Office Quality Assurance Panel, or "
+                  "resubmit it after changes were required")
+    command_route("publication", PublishReportBody, domain.PublishReport,
+                  "Publish the approved, anonymised report")
+    command_route("deliveries", ReportDeliveryBody, domain.RecordReportDelivery,
+                  "Record a copy of the published report sent to the Domestic Abuse "
+                  "Commissioner or the Secretary of State, with its SHA-256")
+
+    @router.post("/{review_id}/home-office-submissions/{submission_number}/outcome",
+                 response_model=CommandAccepted, name="quality_assurance_outcome",
+                 summary="Record the Quality Assurance Panel's outcome of one submission")
+    async def quality_assurance_outcome(
+        request: Request, review_id: UUID,
+        submission_number: Annotated[int, Path(ge=1, le=1000)],
+        body: QualityAssuranceOutcomeBody,
+        idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
+        actor: Actor = "unauthenticated", correlation_id: CorrelationId = None,
+        traceparent: TraceParent = None,
+    ) -> JSONResponse:
+        command = domain.RecordQualityAssuranceOutcome(
+            review_id=review_id, submission_number=submission_number,
+            **body.model_dump())
+        return await execute(request, review_id, command, actor=actor,
+                             idempotency_key=idempotency_key, if_match=if_match,
+                             correlation_id=correlation_id, traceparent=traceparent)
 
     @router.get("", summary="List reviews, filtered by status, area and overdue")
     async def list_all(
@@ -203,6 +238,8 @@ def build_router(api: CommissioningApi) -> APIRouter:
 ERROR_STATUSES: dict[type[Exception], int] = {
     domain.InvalidCommand: 422,
     domain.ChairNotIndependent: 422,
+    domain.ReportNotAnonymised: 422,
     domain.ReviewNotFound: 404,
+    domain.SubmissionNotFound: 404,
     domain.DomainError: 409,  # the review's state does not allow the command now
 }

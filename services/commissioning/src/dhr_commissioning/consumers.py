@@ -1,4 +1,5 @@
-"""Kafka side of the commissioning service: death notifications from agency case systems."""
+"""Kafka side of the commissioning service: death notifications from agency case systems, and
+the panel's agreement of the review report."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from dhr_commissioning import domain
 from dhr_commissioning.api import DECIDER, NotifyDeathBody
 from dhr_commissioning.config import CommissioningSettings
 from dhr_commissioning.projections import stream_id
+from dhr_contracts.panel import ReviewReportAgreed
+from dhr_contracts.registry import parse_payload
 from dhr_platform.commands import Aggregates
 from dhr_platform.consumers import Delivery, Effect, PermanentFailure
 from dhr_platform.database import Connection
 from dhr_platform.eventstore import EventMetadata, EventStore
 
 INTAKE_CONSUMER = "commissioning-intake"
+PANEL_CONSUMER = "commissioning-from-panel"
 
 # Review ids of notifications that arrive over Kafka are derived from the message id, so the
 # same notification can never open two reviews, whatever happens to the inbox.
@@ -57,6 +61,38 @@ def intake_effect(store: EventStore, settings: CommissioningSettings,
             raise PermanentFailure(f"notification refused{field}: {error.message}") from error
 
     return receive
+
+
+def report_agreed_effect(store: EventStore) -> Effect:
+    """Record on the review case that the panel agreed its report; other panel events are not
+    ours. A redelivery records nothing twice: the inbox skips it, and the decider records a
+    report version only once."""
+    reviews = Aggregates(store, DECIDER)
+
+    async def record(connection: Connection, delivery: Delivery) -> None:
+        envelope = delivery.envelope()
+        if envelope.type != ReviewReportAgreed.event_type:
+            return
+        try:
+            payload = parse_payload(envelope.type, envelope.data)
+        except ValidationError as error:
+            raise PermanentFailure(f"invalid {envelope.type}: {_fields(error)}") from error
+        assert isinstance(payload, ReviewReportAgreed)
+        command = domain.RecordReportAgreed(
+            review_id=payload.review_id, agreed_on=payload.agreed_on,
+            report_version=payload.report_version,
+            recommendation_count=len(payload.recommendations), panel_event_id=envelope.id)
+        metadata = EventMetadata(
+            subject=str(payload.review_id), actor=envelope.actor or envelope.source,
+            correlation_id=envelope.correlationid, causation_id=envelope.id,
+            traceparent=envelope.traceparent or delivery.headers.get("traceparent"))
+        try:
+            await reviews.handle(connection, stream_id(payload.review_id), command, metadata)
+        except domain.DomainError as error:
+            field = f" ({error.field})" if error.field else ""
+            raise PermanentFailure(f"report agreement refused{field}: {error.message}") from error
+
+    return record
 
 
 def _fields(error: Exception) -> str:

@@ -73,9 +73,12 @@ async def load_review(pool: asyncpg.Pool, review_id: UUID) -> tuple[domain.Revie
 
 
 # Mirrors domain.overdue() in SQL so that the list can filter and page in the database; a test
-# checks the two agree.
-_OVERDUE_SQL = """((status = 'awaiting_decision' AND decision_due_on < $1)
-                 OR (status = 'commissioned' AND completion_due_on < $1))"""
+# checks the two agree. Completion is overdue in every status whose clock runs
+# (domain.COMPLETION_CLOCK_RUNNING: commissioned up to approved for publication, not paused).
+_COMPLETION_CLOCK_RUNNING_SQL = ", ".join(
+    f"'{status.value}'" for status in sorted(domain.COMPLETION_CLOCK_RUNNING))
+_OVERDUE_SQL = f"""((status = 'awaiting_decision' AND decision_due_on < $1)
+                 OR (status IN ({_COMPLETION_CLOCK_RUNNING_SQL}) AND completion_due_on < $1))"""
 
 
 async def list_reviews(
