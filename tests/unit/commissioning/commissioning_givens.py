@@ -11,7 +11,13 @@ from dhr_commissioning.domain import (
     Command,
     DecideNotToCommission,
     DecideToCommission,
+    PublishReport,
     ReceiveNotification,
+    RecordQualityAssuranceOutcome,
+    RecordReportAgreed,
+    RecordReportDelivery,
+    SignOffReport,
+    SubmitToHomeOffice,
     decide,
     fold,
 )
@@ -96,3 +102,85 @@ def a_commissioned_review(**changes: Any) -> list[EventPayload]:
 
 def a_review_not_commissioned() -> list[EventPayload]:
     return then(a_notified_review(), decide_not_to_commission())
+
+
+# ------------------------------------------------------------ from agreed report to publication
+
+AGREED_ON = date(2025, 8, 1)
+CHECKSUM = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+def record_report_agreed(**changes: Any) -> RecordReportAgreed:
+    fields: dict[str, Any] = {"review_id": REVIEW_ID, "agreed_on": AGREED_ON,
+                              "report_version": 3, "recommendation_count": 7}
+    fields.update(changes)
+    return RecordReportAgreed.model_validate(fields)
+
+
+def sign_off_report(**changes: Any) -> SignOffReport:
+    fields: dict[str, Any] = {"review_id": REVIEW_ID, "signed_off_on": date(2025, 8, 5),
+                              "signed_off_by": "CSP chair, Northtown"}
+    fields.update(changes)
+    return SignOffReport.model_validate(fields)
+
+
+def submit_to_home_office(**changes: Any) -> SubmitToHomeOffice:
+    fields: dict[str, Any] = {"review_id": REVIEW_ID, "submitted_on": date(2025, 8, 10)}
+    fields.update(changes)
+    return SubmitToHomeOffice.model_validate(fields)
+
+
+def record_outcome(**changes: Any) -> RecordQualityAssuranceOutcome:
+    """Changes required, with two areas for development, on the first submission."""
+    fields: dict[str, Any] = {"review_id": REVIEW_ID, "submission_number": 1,
+                              "decided_on": date(2025, 9, 1), "outcome": "changes_required",
+                              "areas_for_development": ("Action plan lacks dates",
+                                                        "Family voice under-represented")}
+    fields.update(changes)
+    return RecordQualityAssuranceOutcome.model_validate(fields)
+
+
+def approve(**changes: Any) -> RecordQualityAssuranceOutcome:
+    fields: dict[str, Any] = {"outcome": "approved_for_publication", "areas_for_development": ()}
+    fields.update(changes)
+    return record_outcome(**fields)
+
+
+def publish_report(**changes: Any) -> PublishReport:
+    fields: dict[str, Any] = {"review_id": REVIEW_ID, "published_on": date(2025, 10, 1),
+                              "anonymised": True,
+                              "location": "https://northtown.example/dhr/2025-01"}
+    fields.update(changes)
+    return PublishReport.model_validate(fields)
+
+
+def deliver_report(**changes: Any) -> RecordReportDelivery:
+    fields: dict[str, Any] = {"review_id": REVIEW_ID, "recipient": "domestic_abuse_commissioner",
+                              "delivered_on": date(2025, 10, 2), "document_version": 3,
+                              "sha256": CHECKSUM}
+    fields.update(changes)
+    return RecordReportDelivery.model_validate(fields)
+
+
+def a_review_with_an_agreed_report() -> list[EventPayload]:
+    return then(a_commissioned_review(), record_report_agreed())
+
+
+def a_signed_off_report() -> list[EventPayload]:
+    return then(a_review_with_an_agreed_report(), sign_off_report())
+
+
+def a_submitted_report() -> list[EventPayload]:
+    return then(a_signed_off_report(), submit_to_home_office())
+
+
+def a_report_with_changes_required() -> list[EventPayload]:
+    return then(a_submitted_report(), record_outcome())
+
+
+def an_approved_report() -> list[EventPayload]:
+    return then(a_submitted_report(), approve())
+
+
+def a_published_report() -> list[EventPayload]:
+    return then(an_approved_report(), publish_report())

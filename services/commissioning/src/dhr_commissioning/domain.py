@@ -141,10 +141,6 @@ class QualityAssuranceOutcomeAlreadyRecorded(DomainError):
     """The submission was decided already."""
 
 
-class ChangesNotRequired(DomainError):
-    """A resubmission needs the Quality Assurance Panel to have required changes."""
-
-
 class ReportAlreadyApproved(DomainError):
     """The Quality Assurance Panel approved the report already."""
 
