@@ -44,3 +44,21 @@ async def commissioning(fresh_database: str, kafka_bootstrap: str) -> AsyncItera
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://commissioning") as client:
             yield RunningService(client, runtime)
+
+
+@pytest.fixture
+async def learning(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[RunningService]:
+    """The learning service on the real database and broker, with the clock fixed at NOW."""
+    from dhr_learning.__main__ import build_app as build_learning_app
+    from dhr_learning.__main__ import build_runtime as build_learning_runtime
+    from dhr_learning.config import LearningSettings
+
+    settings = LearningSettings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap,
+                                environment="test", consumer_initial_backoff_seconds=0.01,
+                                consumer_max_attempts=2)
+    runtime = build_learning_runtime(settings)
+    app = build_learning_app(settings, clock=lambda: NOW, runtime=runtime)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://learning") as client:
+            yield RunningService(client, runtime)
