@@ -316,3 +316,26 @@ async def test_an_agreed_report_on_the_panel_topic_marks_the_review(
         return bool(review["report_agreed_on"] == "2026-09-01")
 
     await eventually(marked, timeout=60)
+
+
+async def test_the_read_models_rebuild_to_the_same_rows_and_keep_the_known_reviews(
+    learning: RunningService, kafka_bootstrap: str
+) -> None:
+    from dhr_platform.projections import rebuild, table_checksum
+
+    review_id = await commission_review(learning, kafka_bootstrap, "Northshire")
+    event_id = await held_event(learning, review_id)
+    await record_point(learning, review_id, "2026-03-20", ["policy"], ["Housing"])
+    await post(learning, f"/reviews/{review_id}/learning-points", {
+        "recorded_on": "2026-03-21", "summary": "From the event.", "themes": ["training"],
+        "learning_event_id": event_id}, status=201)
+    pool = learning.runtime.pool
+    before = [await table_checksum(pool, "learning_reviews", "review_id"),
+              await table_checksum(pool, "learning_points", "learning_point_id")]
+
+    replayed = await rebuild(learning.runtime.store)
+
+    assert replayed == await learning.event_count()
+    assert [await table_checksum(pool, "learning_reviews", "review_id"),
+            await table_checksum(pool, "learning_points", "learning_point_id")] == before
+    assert await _commissioned(learning, review_id)
