@@ -1,38 +1,30 @@
 """Family and friends' involvement end to end: HTTP -> event store -> read model -> Kafka.
 
-The family router runs in a minimal app of its own, with only the family migration (copied to a
-temporary folder under the panel's migration source), so that these tests do not depend on the
-panel core's composition root or its 0001 migration.
+The family router runs inside the panel service's own app (its composition root), so these tests
+also prove the wiring: the 0002 migration, the projection and the merged error statuses.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-import dhr_panel
 from dhr_contracts.topics import PANEL_EVENTS
-from dhr_panel.family_api import FAMILY_ERROR_STATUSES, build_family_router
+from dhr_panel.__main__ import build_app, build_runtime
+from dhr_panel.config import PanelSettings
 from dhr_panel.family_projections import FamilyProjection
-from dhr_platform.database import MigrationSource
-from dhr_platform.http import create_app
-from dhr_platform.service import ServiceRuntime, ServiceSpec
-from dhr_platform.settings import PlatformSettings
+from dhr_platform.projections import rebuild, table_checksum
+from dhr_platform.service import ServiceRuntime
 from support.kafka import eventually, headers_of, read_records
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
-FAMILY_MIGRATION = Path(dhr_panel.__file__).parent / "migrations" / "0002_family.sql"
 APPROACHED = "dhr.panel.FamilyMemberApproached.v1"
 
 
@@ -46,30 +38,12 @@ class FamilyService:
 
 
 @pytest.fixture
-async def family_service(fresh_database: str, kafka_bootstrap: str,
-                         tmp_path: Path) -> AsyncIterator[FamilyService]:
-    migrations = tmp_path / "migrations"
-    migrations.mkdir()
-    shutil.copy(FAMILY_MIGRATION, migrations / FAMILY_MIGRATION.name)
-    settings = PlatformSettings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap,
-                                environment="test")
-    runtime = ServiceRuntime(ServiceSpec(
-        name="panel", topic=PANEL_EVENTS,
-        migrations=[MigrationSource("panel", migrations)],
-        projections=[FamilyProjection()]), settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
-    app = create_app(title="family test", version="0", description="family router alone",
-                     routers=[build_family_router(runtime, lambda: NOW)],
-                     readiness=runtime.readiness_checks(), error_statuses=FAMILY_ERROR_STATUSES,
-                     max_body_bytes=settings.max_body_bytes, lifespan=lifespan)
+async def family_service(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[FamilyService]:
+    settings = PanelSettings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap,
+                             environment="test", consumer_initial_backoff_seconds=0.01,
+                             consumer_max_attempts=2)
+    runtime = build_runtime(settings, clock=lambda: NOW)
+    app = build_app(settings, clock=lambda: NOW, runtime=runtime)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://panel") as client:
@@ -263,3 +237,22 @@ async def test_family_wide_records_and_advocacy_make_the_five_facts_true(
     assert view["children_voice"][0]["route"] == "through_social_worker"
     history = (await family_service.client.get(f"{base}/events")).json()["events"]
     assert len(history) == 11
+
+
+async def test_the_family_read_model_rebuilds_to_the_same_rows(family_service: FamilyService) -> None:
+    review_id = uuid.uuid4()
+    person_id = await record_person(family_service, review_id)
+    base = f"/panels/{review_id}/family"
+    for day, outcome in [("05", "declined"), ("20", "deferred"), ("30", "agreed")]:
+        await post(family_service, f"{base}/people/{person_id}/approaches",
+                   {"approached_on": f"2026-04-{day}", "channel": "telephone", "outcome": outcome})
+    await post(family_service, f"{base}/draft-report-sharings",
+               {"shared_on": "2026-11-02", "report_version": 1})
+    pool = family_service.runtime.store.pool
+    before = await table_checksum(pool, "family_involvement", "review_id")
+
+    await rebuild(family_service.runtime.store, [FamilyProjection()])
+
+    assert await table_checksum(pool, "family_involvement", "review_id") == before
+    view = (await family_service.client.get(base)).json()
+    assert [a["outcome"] for a in view["approaches"]] == ["declined", "deferred", "agreed"]
