@@ -4,6 +4,8 @@ running commissioning service."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 import httpx
@@ -14,6 +16,7 @@ from dhr_commissioning.__main__ import build_app, build_runtime
 from dhr_commissioning.config import CommissioningSettings
 from dhr_platform.database import create_pool, migrate, platform_migrations
 from dhr_platform.eventstore import EventStore
+from dhr_platform.service import ServiceRuntime
 
 SCHEMA = "platform_test"
 
@@ -62,3 +65,44 @@ async def learning(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[R
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://learning") as client:
             yield RunningService(client, runtime)
+
+
+# --- panel service -------------------------------------------------------------------------
+
+
+class PanelClock:
+    """A clock the test moves forward, for deadline checks."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class RunningPanel:
+    client: httpx.AsyncClient
+    runtime: ServiceRuntime
+    clock: PanelClock
+
+
+@pytest.fixture
+async def panel(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[RunningPanel]:
+    from dhr_panel.__main__ import build_app as build_panel_app
+    from dhr_panel.__main__ import build_runtime as build_panel_runtime
+    from dhr_panel.config import PanelSettings
+
+    settings = PanelSettings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap,
+                             environment="test", consumer_initial_backoff_seconds=0.01,
+                             consumer_max_attempts=2, panel_deadline_check_seconds=3600)
+    clock = PanelClock(NOW)
+    runtime = build_panel_runtime(settings, clock=clock)
+    app = build_panel_app(settings, clock=clock, runtime=runtime)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://panel") as client:
+            yield RunningPanel(client, runtime, clock)
