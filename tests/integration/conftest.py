@@ -1,5 +1,5 @@
-"""Fixtures against the real PostgreSQL server and Kafka broker: a migrated platform schema and a
-running commissioning service."""
+"""Fixtures against the real PostgreSQL server and Kafka broker: a migrated platform schema and
+each service running in process (its lifespan started) behind an httpx client."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ from commissioning_support import NOW, RunningService
 
 from dhr_commissioning.__main__ import build_app, build_runtime
 from dhr_commissioning.config import CommissioningSettings
+from dhr_learning.__main__ import build_app as build_learning_app
+from dhr_learning.__main__ import build_runtime as build_learning_runtime
+from dhr_learning.config import LearningSettings
+from dhr_panel.__main__ import build_app as build_panel_app
+from dhr_panel.__main__ import build_runtime as build_panel_runtime
+from dhr_panel.config import PanelSettings
 from dhr_platform.database import create_pool, migrate, platform_migrations
 from dhr_platform.eventstore import EventStore
 from dhr_platform.service import ServiceRuntime
@@ -52,10 +58,6 @@ async def commissioning(fresh_database: str, kafka_bootstrap: str) -> AsyncItera
 @pytest.fixture
 async def learning(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[RunningService]:
     """The learning service on the real database and broker, with the clock fixed at NOW."""
-    from dhr_learning.__main__ import build_app as build_learning_app
-    from dhr_learning.__main__ import build_runtime as build_learning_runtime
-    from dhr_learning.config import LearningSettings
-
     settings = LearningSettings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap,
                                 environment="test", consumer_initial_backoff_seconds=0.01,
                                 consumer_max_attempts=2)
@@ -92,10 +94,6 @@ class RunningPanel:
 
 @pytest.fixture
 async def panel(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[RunningPanel]:
-    from dhr_panel.__main__ import build_app as build_panel_app
-    from dhr_panel.__main__ import build_runtime as build_panel_runtime
-    from dhr_panel.config import PanelSettings
-
     settings = PanelSettings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap,
                              environment="test", consumer_initial_backoff_seconds=0.01,
                              consumer_max_attempts=2, panel_deadline_check_seconds=3600)

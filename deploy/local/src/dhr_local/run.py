@@ -34,7 +34,11 @@ class Service:
 
 
 # DESIGN §10 default ports; each overridable with DHR_<NAME>_PORT.
-SERVICES = (Service("commissioning", "dhr_commissioning", 8001),)
+SERVICES = (
+    Service("commissioning", "dhr_commissioning", 8001),
+    Service("panel", "dhr_panel", 8002),
+    Service("learning", "dhr_learning", 8003),
+)
 
 
 def _say(message: str) -> None:
