@@ -131,7 +131,11 @@ async def test_a_review_goes_from_notification_to_publication_across_the_service
                         "service_delivery_for_involved_agency": False}})
 
     # --- panel: opened from Kafka; members, terms of reference, an IMR, two meetings --------
-    await eventually(lambda: answers(panel, f"/panels/{review_id}"), timeout=60)
+    async def panel_knows_the_chair() -> bool:
+        response = await panel.get(f"/panels/{review_id}")
+        return response.status_code == 200 and response.json()["chair"] is not None
+
+    await eventually(panel_knows_the_chair, timeout=60)
     clock.set("2026-03-01")
     for agency, sector in ((POLICE, "police"), (HEALTH, "health"),
                            (WOMENS_AID, "specialist_domestic_abuse_service")):

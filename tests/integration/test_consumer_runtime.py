@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from dhr_contracts.topics import dead_letter_topic
 from dhr_platform.consumers import ConsumerRuntime, Delivery, PermanentFailure, RetryPolicy, safe_broker
+from dhr_platform.eventstore import ConcurrencyError
 from support.kafka import create_topics, eventually, headers_of, read_records, unique_topic
 
 
@@ -129,3 +131,24 @@ async def test_an_unavailable_database_is_waited_out_and_never_parks_a_good_mess
 
     assert await effects(effects_table) == ["survivor"]
     assert runtime.dead_lettered == 0
+
+
+async def test_a_concurrency_clash_is_decided_again_at_once_not_parked(
+    effects_table: asyncpg.Pool,
+) -> None:
+    runtime = ConsumerRuntime(safe_broker("127.0.0.1:1", "unused"), effects_table,
+                              RetryPolicy(1, 5.0, 5.0))
+    clashes = iter([ConcurrencyError("panel-1", 3, 4)] * 3)
+
+    async def contended(connection: asyncpg.Connection, delivery: Delivery) -> None:
+        clash = next(clashes, None)
+        if clash is not None:
+            raise clash
+        await record_effect(connection, delivery)
+
+    started = asyncio.get_running_loop().time()
+    await runtime.process("c", Delivery("t", 0, 2, b"k", b"decided", {"ce_id": "m-2"}), contended)
+
+    assert await effects(effects_table) == ["decided"]
+    assert runtime.dead_lettered == 0
+    assert asyncio.get_running_loop().time() - started < 1.0, "no backoff on a clash"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from dhr_platform.eventstore import ConcurrencyError
 log = logging.getLogger(__name__)
 
 MAX_ERROR_HEADER_CHARS = 1000
+MAX_IMMEDIATE_RETRIES_ON_CLASH = 20
 
 # Failures of the surroundings, not of the message: retried until they pass.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -39,7 +41,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
-    ConcurrencyError,
 )
 
 
@@ -138,6 +139,7 @@ class ConsumerRuntime:
         """
         attempt = 0
         waits = 0
+        clashes = 0
         while True:
             try:
                 if await self._apply_once(consumer, delivery, effect):
@@ -146,6 +148,16 @@ class ConsumerRuntime:
             except self.permanent_errors as error:
                 await self._dead_letter(consumer, delivery, error, attempt + 1)
                 return
+            except ConcurrencyError:
+                # Another writer moved the stream between our read and our append: decide again
+                # on fresh state at once (a little jitter spreads competing retries apart).
+                clashes += 1
+                if clashes <= MAX_IMMEDIATE_RETRIES_ON_CLASH:
+                    await asyncio.sleep(random.uniform(0, 0.01))  # noqa: S311 - jitter only
+                    continue
+                clashes = 0
+                waits += 1
+                await asyncio.sleep(self.retry.backoff(min(waits, 16)))
             except TRANSIENT_ERRORS as error:
                 waits += 1
                 delay = self.retry.backoff(min(waits, 16))
