@@ -44,4 +44,4 @@ async def test_the_rebuild_command_replays_the_store_into_the_read_model(
     await asyncio.to_thread(main, ["rebuild"])
 
     assert await pool.fetchval("SELECT count(*) FROM reviews") == 1
-    assert "rebuilt the reviews read model from 2 events" in capsys.readouterr().out
+    assert "rebuilt the commissioning read models (reviews) from 2 events" in capsys.readouterr().out

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -18,9 +18,12 @@ from dhr_commissioning.projections import list_reviews, load_review, review_view
 from dhr_platform.commands import Aggregates, Decider, event_summary
 from dhr_platform.eventstore import EventMetadata, EventStore
 from dhr_platform.http import (
+    Actor,
+    CorrelationId,
     IdempotencyKey,
     IfMatch,
     Problem,
+    TraceParent,
     parse_if_match,
     request_body_model,
     run_command,
@@ -50,10 +53,6 @@ QualityAssuranceOutcomeBody: Any = request_body_model(
 PublishReportBody = request_body_model(domain.PublishReport, exclude={"review_id"})
 ReportDeliveryBody = request_body_model(domain.RecordReportDelivery, exclude={"review_id"})
 
-Actor = Annotated[str, Header(alias="X-Actor", max_length=200,
-                              description="Who issues the command (until bearer tokens land).")]
-CorrelationId = Annotated[UUID | None, Header(alias="X-Correlation-Id")]
-TraceParent = Annotated[str | None, Header(alias="traceparent", max_length=55)]
 
 
 class CommandAccepted(BaseModel):

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -23,9 +23,12 @@ from dhr_learning.projections import (
 from dhr_platform.commands import Aggregates, Decider, event_summary
 from dhr_platform.eventstore import EventMetadata, EventStore
 from dhr_platform.http import (
+    Actor,
+    CorrelationId,
     IdempotencyKey,
     IfMatch,
     Problem,
+    TraceParent,
     parse_if_match,
     request_body_model,
     run_command,
@@ -56,10 +59,6 @@ DisseminationBody: Any = request_body_model(
     domain.DisseminateLearningPoint,
     exclude={"review_id", "learning_point_id", "dissemination_id"}, name="Dissemination")
 
-Actor = Annotated[str, Header(alias="X-Actor", max_length=200,
-                              description="Who issues the command (until bearer tokens land).")]
-CorrelationId = Annotated[UUID | None, Header(alias="X-Correlation-Id")]
-TraceParent = Annotated[str | None, Header(alias="traceparent", max_length=55)]
 
 DECIDER: Decider[domain.Command, domain.LearningState] = Decider(
     initial_state=domain.initial_state, decide=domain.decide, evolve=domain.evolve)

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from dhr_panel import domain, model
@@ -23,9 +23,12 @@ from dhr_panel.projections import (
 from dhr_platform.commands import Aggregates, Decider, event_summary
 from dhr_platform.eventstore import ConcurrencyError, EventMetadata, EventStore
 from dhr_platform.http import (
+    Actor,
+    CorrelationId,
     IdempotencyKey,
     IfMatch,
     Problem,
+    TraceParent,
     parse_if_match,
     request_body_model,
     run_command,
@@ -65,10 +68,6 @@ ActionBody: Any = request_body_model(
 ReportDraftBody: Any = request_body_model(model.ShareReportDraft, exclude={"review_id"})
 ReportAgreementBody: Any = request_body_model(model.AgreeReport, exclude={"review_id"})
 
-Actor = Annotated[str, Header(alias="X-Actor", max_length=200,
-                              description="Who issues the command (until bearer tokens land).")]
-CorrelationId = Annotated[UUID | None, Header(alias="X-Correlation-Id")]
-TraceParent = Annotated[str | None, Header(alias="traceparent", max_length=55)]
 
 
 @dataclass

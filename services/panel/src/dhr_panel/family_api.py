@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -24,9 +24,12 @@ from dhr_panel.family_projections import family_stream_id, family_view, load_fam
 from dhr_platform.commands import Aggregates, Decider, event_summary
 from dhr_platform.eventstore import EventMetadata
 from dhr_platform.http import (
+    Actor,
+    CorrelationId,
     IdempotencyKey,
     IfMatch,
     Problem,
+    TraceParent,
     parse_if_match,
     request_body_model,
     run_command,
@@ -70,10 +73,6 @@ AttendanceBody: Any = request_body_model(family.RecordPanelMeetingAttendance,
 SupportBody: Any = request_body_model(family.OfferSupportAfterCompletion, exclude=_SERVER_SET,
                                       name="FamilySupportAfterCompletion")
 
-Actor = Annotated[str, Header(alias="X-Actor", max_length=200,
-                              description="Who issues the command (until bearer tokens land).")]
-CorrelationId = Annotated[UUID | None, Header(alias="X-Correlation-Id")]
-TraceParent = Annotated[str | None, Header(alias="traceparent", max_length=55)]
 OfferNumber = Annotated[int, Path(ge=1, description="Number of the advocacy offer.")]
 
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from http import HTTPStatus
 from typing import Annotated, Any
+from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Header, Request
@@ -33,6 +34,12 @@ IdempotencyKey = Annotated[
         "response and changes nothing.",
     ),
 ]
+Actor = Annotated[str, Header(alias="X-Actor", max_length=200,
+                              description="Who issues the command (until bearer tokens land).")]
+CorrelationId = Annotated[UUID | None, Header(alias="X-Correlation-Id",
+                                              description="Shared by every event of one request.")]
+TraceParent = Annotated[str | None, Header(alias="traceparent", max_length=55,
+                                           description="W3C trace context, carried to Kafka.")]
 IfMatch = Annotated[
     str | None,
     Header(alias="If-Match", description='Expected stream version, e.g. "3": stale views get 409.'),
