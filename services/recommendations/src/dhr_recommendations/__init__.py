@@ -1,0 +1,1 @@
+"""The recommendations service: SMART recommendations, per-addressee action tracking, a national library."""
