@@ -149,6 +149,82 @@ class ChairIndependenceDeclaration(BaseModel):
         default=None, description="Any other interest the Chair declares, for the record.")
 
 
+DhrdAgeBand = Literal["16-19", "20-24", "25-34", "35-44", "45-54", "55-64", "65+"]
+"""An age band of the DHRD codebook (Home Office metadata); other recorded values are kept apart."""
+
+
+class CaseCharacteristics(BaseModel):
+    """The case characteristics tagged in the Home Office metadata of a published review.
+
+    Each is true (tagged), false (not tagged: not necessarily absent from the case) or null
+    (unknown: missing or malformed in the source).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    intimate_partner_violence: bool | None = Field(
+        default=None, description="Intimate partner violence (IPV).")
+    familial_homicide: bool | None = Field(default=None, description="Familial homicide.")
+    parricide: bool | None = Field(default=None, description="Parricide.")
+    homicide_suicide: bool | None = Field(default=None, description="Homicide followed by suicide.")
+    children_present: bool | None = Field(
+        default=None, description="Children were present at the time of death.")
+    coercive_control: bool | None = Field(
+        default=None, description="Coercive or controlling behaviour by the perpetrator.")
+    economic_abuse: bool | None = Field(
+        default=None, description="Economic abuse by the perpetrator.")
+    physical_abuse: bool | None = Field(
+        default=None, description="Physical abuse by the perpetrator.")
+    emotional_abuse: bool | None = Field(
+        default=None, description="Emotional or psychological abuse by the perpetrator.")
+    sexual_abuse: bool | None = Field(default=None, description="Sexual abuse by the perpetrator.")
+    separation: bool | None = Field(default=None, description="Separation.")
+    stalking: bool | None = Field(default=None, description="Stalking by the perpetrator.")
+    forced_marriage: bool | None = Field(default=None, description="Forced marriage.")
+    honour_based_violence: bool | None = Field(
+        default=None, description="Honour-based violence.")
+    faith_based_marriage: bool | None = Field(default=None, description="Faith-based marriage.")
+
+
+class HistoricVictim(BaseModel):
+    """One victim of a historic review, as the source recorded them (anonymised metadata)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source_reference: ShortText = Field(description="The victim's id in the source (DHRD victim_id).")
+    age_band: DhrdAgeBand | None = Field(
+        default=None, description="Age band at death, when it is one of the codebook's bands.")
+    age_band_as_recorded: ShortText | None = Field(
+        default=None, description="The recorded age band when it is not one of the codebook's "
+        "bands (kept as given, e.g. 20-34); null otherwise.")
+    sex: ShortText | None = Field(
+        default=None, description="Sex as recorded: female, male, other, or another recorded "
+        "value; null when unknown.")
+    relationship_to_perpetrator: ShortText | None = Field(
+        default=None, description="Relationship to the perpetrator as recorded; null when unknown.")
+
+
+class HistoricPerpetrator(BaseModel):
+    """One perpetrator of a historic review, as the source recorded them (anonymised metadata)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source_reference: ShortText = Field(
+        description="The perpetrator's id in the source (DHRD perpetrator_id).")
+    age_band: DhrdAgeBand | None = Field(
+        default=None, description="Age band at the fatal incident, when it is one of the "
+        "codebook's bands.")
+    age_band_as_recorded: ShortText | None = Field(
+        default=None, description="The recorded age band when it is not one of the codebook's "
+        "bands (kept as given, e.g. 20-34); null otherwise.")
+    sex: ShortText | None = Field(
+        default=None, description="Sex as recorded: female, male, other, or another recorded "
+        "value; null when unknown.")
+    court_verdict: ShortText | None = Field(
+        default=None, description="Court verdict or outcome as recorded, including values not "
+        "in the codebook (e.g. Unfit to plead); null when unknown.")
+
+
 class NotificationReceived(EventPayload):
     """A death was notified to the Community Safety Partnership (CSP): a review case is opened."""
 
@@ -395,6 +471,49 @@ class ReportDelivered(EventPayload):
         description="SHA-256 of the document as delivered, 64 lower-case hexadecimal characters.")
 
 
+class HistoricReviewRecorded(EventPayload):
+    """A review completed before this system, imported from a historic dataset (the Domestic
+    Homicide Review Dataset, DHRD) with its case characteristics, for national statistics.
+
+    Anonymised metadata derived from public Home Office records: no names, dates of birth,
+    addresses or free text, so no field is marked personal. Unknown values are null, never
+    guessed. The review id is derived from the source and its reference, so importing the same
+    record again names the same review.
+    """
+
+    event_type: ClassVar[str] = "dhr.commissioning.HistoricReviewRecorded.v1"
+
+    review_id: UUID = Field(description="Id of the historic review: a UUIDv5 of the source and "
+                            "its reference.")
+    source: Literal["dhrd"] = Field(
+        description="The dataset the review comes from: dhrd, the Domestic Homicide Review "
+        "Dataset for England and Wales.")
+    source_reference: ShortText = Field(description="The incident's id in the source (DHRD "
+                                        "incident_id).")
+    csp: ShortText | None = Field(
+        default=None, description="Community Safety Partnership as recorded; null when unknown.")
+    region: ShortText | None = Field(
+        default=None, description="Region of the CSP as recorded; null when unknown.")
+    death_year: int | None = Field(
+        default=None, ge=1900, le=2100, description="Year of death; null when unknown.")
+    death_month: int | None = Field(
+        default=None, ge=1, le=12, description="Month of death (1-12); null when unknown.")
+    multiple_victims: bool | None = Field(
+        default=None, description="More than one victim died; null when unknown.")
+    cause_of_death: ShortText | None = Field(
+        default=None, description="Cause or method of death as recorded; null when unknown.")
+    location_of_death: ShortText | None = Field(
+        default=None, description="Location of death as recorded; null when unknown.")
+    characteristics: CaseCharacteristics = Field(
+        description="The case characteristics tagged in the Home Office metadata.")
+    victims: tuple[HistoricVictim, ...] = Field(
+        default=(), description="The victims the source describes individually (DHRD: "
+        "single-victim incidents only); may be empty.")
+    perpetrators: tuple[HistoricPerpetrator, ...] = Field(
+        default=(), description="The perpetrators the source describes; may be empty.")
+    imported_at: AwareDatetime = Field(description="When the record was imported.")
+
+
 EVENTS: tuple[type[EventPayload], ...] = (
     NotificationReceived,
     EligibilityAssessed,
@@ -412,4 +531,5 @@ EVENTS: tuple[type[EventPayload], ...] = (
     QualityAssuranceOutcomeRecorded,
     ReportPublished,
     ReportDelivered,
+    HistoricReviewRecorded,
 )
