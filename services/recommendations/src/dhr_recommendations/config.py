@@ -1,0 +1,31 @@
+"""Recommendations settings: the platform's plus the deadline policies and the watcher's period."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from dhr_contracts.recommendations import AddresseeType
+from dhr_platform.settings import PlatformSettings
+from dhr_recommendations.deadlines import DEFAULT_RESPONSE_DUE_DAYS, DEFAULT_REVERIFICATION_MONTHS
+
+
+class RecommendationsSettings(PlatformSettings):
+    """`DHR_*` environment variables for the recommendations service."""
+
+    http_port: int = Field(default=8004, ge=1, le=65535)
+    recommendations_response_due_days: int = Field(
+        default=DEFAULT_RESPONSE_DUE_DAYS, ge=1, le=3650,
+        description="Days after issue within which an addressee's response is due, unless its "
+        "type has its own (DHR_RECOMMENDATIONS_RESPONSE_DUE_DAYS).")
+    recommendations_response_due_days_by_type: dict[AddresseeType, int] = Field(
+        default_factory=dict,
+        description="Response periods by addressee type, as JSON, e.g. "
+        '{"government_department": 90} (DHR_RECOMMENDATIONS_RESPONSE_DUE_DAYS_BY_TYPE).')
+    recommendations_reverification_months: int = Field(
+        default=DEFAULT_REVERIFICATION_MONTHS, ge=1, le=120,
+        description="Months after a verified implementation when it is checked again "
+        "(DHR_RECOMMENDATIONS_REVERIFICATION_MONTHS).")
+    recommendations_deadline_check_seconds: float = Field(
+        default=300.0, gt=0,
+        description="How often the watcher looks for overdue responses and actions "
+        "(DHR_RECOMMENDATIONS_DEADLINE_CHECK_SECONDS).")
