@@ -557,7 +557,7 @@ class NoteSigner:
     @classmethod
     def from_skey(cls, skey: str) -> NoteSigner:
         """A signer from a private key string: PRIVATE+KEY+<name>+<hex id>+<base64(0x01 ‖ seed)>."""
-        parts = skey.strip().split("+")
+        parts = skey.strip().split("+", 4)  # base64 may hold "+"
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise NoteError("a private key string is PRIVATE+KEY+<name>+<hex key id>+<base64 key>")
         raw = _b64decode(parts[4], "the private key")
@@ -609,7 +609,7 @@ class NoteVerifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> NoteVerifier:
         """A verifier from a verifier key string: <name>+<hex id>+<base64(0x01 ‖ public key)>."""
-        parts = vkey.strip().split("+")
+        parts = vkey.strip().split("+", 2)  # base64 may hold "+"
         if len(parts) != 3:
             raise NoteError("a verifier key is <name>+<hex key id>+<base64 key>")
         name, id_text, key_text = parts
