@@ -16,6 +16,7 @@ from dhr_commissioning.consumers import (
     intake_effect,
     report_agreed_effect,
 )
+from dhr_commissioning.historic_api import HISTORIC_ERROR_STATUSES, build_historic_router
 from dhr_commissioning.projections import ReviewsProjection
 from dhr_contracts.topics import COMMISSIONING_EVENTS, INTAKE_NOTIFICATIONS, PANEL_EVENTS
 from dhr_platform.app import create_service_app, run_service
@@ -58,8 +59,9 @@ def build_app(settings: CommissioningSettings, clock: Callable[[], datetime] = u
         "Homicide Review, the independent Chair, pauses and parallel reviews; then the agreed "
         "report's sign-off, Home Office quality assurance, publication and copies to oversight "
         "bodies.",
-        routers=[build_router(CommissioningApi(runtime, settings, clock))],
-        error_statuses=ERROR_STATUSES,
+        routers=[build_router(CommissioningApi(runtime, settings, clock)),
+                 build_historic_router(runtime, clock)],
+        error_statuses={**ERROR_STATUSES, **HISTORIC_ERROR_STATUSES},
     )
 
 
