@@ -1,0 +1,227 @@
+"""The `dhr` command of oversight bodies and operators:
+
+  dhr history REVIEW_ID [--json] [--show-personal]   a review's history, from Kafka alone
+  dhr rebuild                                        the ledger rebuilt from the topics
+  dhr export (--review ID | --area AREA | --all) [--since SIZE_OR_FILE] --out DIR
+  dhr verify DIR                                     verify a bundle; exit 1 when it fails
+  dhr statistics [--area AREA] [--format json|csv]   statutory timeliness
+  dhr keygen                                         a new signing key seed (base64)
+
+Configuration comes from the same `DHR_*` variables as the service (DHR_KAFKA_BOOTSTRAP,
+DHR_DATABASE_URL, DHR_OVERSIGHT_*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import asyncpg
+
+from dhr_oversight import history, rebuild, statistics, storage
+from dhr_oversight.bundle import BundleError, write_bundle
+from dhr_oversight.checkpoints import Checkpointer, LedgerTree
+from dhr_oversight.config import OversightSettings
+from dhr_oversight.keys import SigningKeyError, generate_seed, load_signing_keys
+from dhr_oversight.ledger import NoteError, open_checkpoint
+from dhr_platform.database import Connection, create_pool, migrate, platform_migrations
+
+SCHEMA = "oversight"
+
+
+class CommandError(Exception):
+    """A failure to report in one line, with exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dhr", description="Oversight of Domestic Homicide "
+                                     "Reviews: histories, the ledger, audit exports.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    show = commands.add_parser("history", help="a review's complete history, rebuilt from Kafka")
+    show.add_argument("review_id")
+    show.add_argument("--json", action="store_true", help="JSON instead of a timeline")
+    show.add_argument("--show-personal", action="store_true",
+                      help="show personal fields (hidden as [personal] by default)")
+
+    commands.add_parser("rebuild", help="rebuild the ledger from the topics, from offset 0")
+
+    export = commands.add_parser("export", help="write an audit-export bundle")
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--review", metavar="ID")
+    which.add_argument("--area", metavar="AREA", help="a Community Safety Partnership area")
+    which.add_argument("--all", action="store_true", help="the whole ledger")
+    export.add_argument("--since", metavar="CHECKPOINT",
+                        help="an earlier checkpoint (its tree size, or a file holding the signed "
+                        "note): the bundle proves the ledger only grew since")
+    export.add_argument("--out", required=True, type=Path, metavar="DIR")
+
+    verify = commands.add_parser("verify", help="verify an audit-export bundle")
+    verify.add_argument("directory", type=Path)
+
+    stats = commands.add_parser("statistics", help="statutory timeliness per area and nationally")
+    stats.add_argument("--area")
+    stats.add_argument("--format", choices=["json", "csv"], default="json")
+
+    commands.add_parser("keygen", help="print a new Ed25519 signing key seed (base64)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit code is 0 on success, 1 when a bundle does not verify, 2 on
+    any other failure."""
+    args = _parser().parse_args(argv)
+    try:
+        return asyncio.run(run(args, sys.stdout))
+    except (CommandError, SigningKeyError, BundleError, rebuild.RebuildError) as error:
+        print(f"dhr {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+async def run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.command == "keygen":
+        print(generate_seed(), file=out)
+        return 0
+    if args.command == "verify":
+        return verify_command(args.directory, out)
+    settings = OversightSettings()
+    if args.command == "history":
+        events = await history.history_from_kafka(settings.kafka_bootstrap,
+                                                  settings.oversight_topics, args.review_id)
+        if args.json:
+            document = history.history_json(args.review_id, events,
+                                            show_personal=args.show_personal)
+            print(json.dumps(document, indent=2, ensure_ascii=False), file=out)
+        else:
+            out.write(history.render_timeline(args.review_id, events,
+                                              show_personal=args.show_personal))
+        return 0
+    if args.command == "rebuild":
+        result = await rebuild.rebuild_ledger(settings)
+        print(f"rebuilt the ledger from {result.records} records: {result.entries} entries "
+              f"({result.kept_in_recorded_order} in their recorded order, {result.newly_appended} "
+              f"new), {result.duplicates} duplicates and {result.not_cloudevents} non-events "
+              f"skipped; root {result.root.hex()}", file=out)
+        return 0
+    if args.command == "export":
+        return await export_command(settings, args, out)
+    if args.command == "statistics":
+        report = await statistics_report(settings, args.area)
+        out.write(report.to_csv() if args.format == "csv"
+                  else json.dumps(report.as_json(), indent=2) + "\n")
+        return 0
+    raise CommandError(f"unknown command {args.command}")
+
+
+def verify_command(directory: Path, out: TextIO) -> int:
+    from dhr_oversight.verify import verify_bundle
+
+    report = verify_bundle(directory)
+    if report.ok:
+        print(f"OK: {report.checked_events} events verified against the checkpoint of tree size "
+              f"{report.tree_size}", file=out)
+        return 0
+    print(f"FAILED: {directory} does not verify:", file=out)
+    for problem in report.problems:
+        print(f"  - {problem}", file=out)
+    return 1
+
+
+async def _pool(settings: OversightSettings) -> asyncpg.Pool:
+    pool = await create_pool(settings.database_url, SCHEMA)
+    await migrate(pool, SCHEMA, [platform_migrations(), storage.MIGRATIONS])
+    return pool
+
+
+async def export_command(settings: OversightSettings, args: argparse.Namespace,
+                         out: TextIO) -> int:
+    """Sign a checkpoint of the ledger as it stands (the existing one if it has not grown),
+    then write the selection's events with proofs against it."""
+    keys = load_signing_keys(settings, generate=False)
+    pool = await _pool(settings)
+    try:
+        checkpointer = Checkpointer(LedgerTree(), keys, settings)
+        checkpoint = await checkpointer.issue(pool)
+        if checkpoint is None or checkpoint.size == 0:
+            raise CommandError("the ledger is empty: nothing to export")
+        tree = checkpointer.tree.tree
+        async with pool.acquire() as connection:
+            if args.review:
+                entries = await storage.entries_of_review(connection, args.review)
+                selection = {"review": args.review}
+            elif args.area:
+                entries = await storage.entries_of_area(connection, args.area)
+                selection = {"area": args.area}
+            else:
+                entries = await storage.all_entries(connection)
+                selection = {"all": "true"}
+            earlier_note = await _earlier_note(connection, args.since)
+        entries = [entry for entry in entries if entry.index < checkpoint.size]
+        if not entries:
+            raise CommandError(f"no event in the ledger for {_describe(selection)}")
+        if earlier_note is not None:
+            try:
+                open_checkpoint(earlier_note, keys.verifiers)
+            except NoteError as error:
+                raise CommandError(f"--since: {error}") from error
+        summary = write_bundle(
+            args.out, ((entry.index, entry.leaf_data) for entry in entries), tree,
+            checkpoint.note, keys.verifier_keys(), earlier_note,
+            full=bool(args.all), selection=selection, manifest_signer=keys.signer,
+        )
+    finally:
+        await pool.close()
+    since = ("" if summary.earlier_tree_size is None
+             else f", consistent with the checkpoint of size {summary.earlier_tree_size}")
+    print(f"exported {summary.event_count} events of {_describe(selection)} to {args.out}, "
+          f"proven against the checkpoint of tree size {summary.tree_size}{since}", file=out)
+    return 0
+
+
+def _describe(selection: dict[str, str]) -> str:
+    if "review" in selection:
+        return f"review {selection['review']}"
+    if "area" in selection:
+        return f"area {selection['area']}"
+    return "the whole ledger"
+
+
+async def _earlier_note(connection: Connection, since: str | None) -> str | None:
+    if since is None:
+        return None
+    if since.isdigit():
+        stored = await storage.checkpoint_of_size(connection, int(since))
+        if stored is None:
+            raise CommandError(f"--since: no checkpoint of size {since} was issued")
+        return stored.note
+    try:
+        return await asyncio.to_thread(_read_text, since)
+    except OSError as error:
+        raise CommandError(f"--since: {error}") from error
+
+
+def _read_text(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+async def statistics_report(settings: OversightSettings,
+                            area: str | None) -> statistics.TimelinessReport:
+    pool = await _pool(settings)
+    try:
+        async with pool.acquire() as connection:
+            entries = await storage.entries_of_types(
+                connection, statistics.COMMISSIONING_TYPES,
+                statistics.RECOMMENDATIONS_OVERDUE_PATTERN)
+    finally:
+        await pool.close()
+    return statistics.timeliness((entry.event() for entry in entries),
+                                 datetime.now(UTC).date(), area)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
