@@ -39,6 +39,7 @@ VICTIMS = "victims.csv"
 PERPETRATORS = "perpetrators.csv"
 DEFAULT_COMMISSIONING_URL = "http://127.0.0.1:8001"
 ACTOR = "dhr import-dhrd"
+_FILE_ORDER = {INCIDENTS: 0, VICTIMS: 1, PERPETRATORS: 2}
 
 CODEBOOK_AGE_BANDS = ("16-19", "20-24", "25-34", "35-44", "45-54", "55-64", "65+")
 CHARACTERISTICS = tuple(CaseCharacteristics.model_fields)
@@ -170,11 +171,11 @@ def parse_dhrd(directory: Path) -> ImportPlan:
             continue
         reviews[reference] = HistoricReview(row.line, _incident(reference, row))
     for row in _rows(plan, VICTIMS, "victim_id"):
-        review = _owner(row, reviews, "victims", "victim_id")
+        review = _owner(row, reviews, "victim_id")
         if review is not None:
             review.body["victims"].append(_victim(row))
     for row in _rows(plan, PERPETRATORS, "perpetrator_id"):
-        review = _owner(row, reviews, "perpetrators", "perpetrator_id")
+        review = _owner(row, reviews, "perpetrator_id")
         if review is not None:
             review.body["perpetrators"].append(_perpetrator(row))
     plan.reviews = list(reviews.values())
@@ -235,8 +236,7 @@ def _expected_columns(name: str) -> Sequence[str]:
     return ("age_at_fatal_incident", "sex_of_perpetrator", "court_verdict")
 
 
-def _owner(row: _Row, reviews: dict[str, HistoricReview], kind: str,
-           id_column: str) -> HistoricReview | None:
+def _owner(row: _Row, reviews: dict[str, HistoricReview], id_column: str) -> HistoricReview | None:
     incident = row.cells["incident_id"].strip()
     if not incident:
         row.plan.rejected.append(RejectedRow(
@@ -245,8 +245,8 @@ def _owner(row: _Row, reviews: dict[str, HistoricReview], kind: str,
     review = reviews.get(incident)
     if review is None:
         row.plan.rejected.append(RejectedRow(
-            row.file, row.line, f"{row.cells[id_column].strip()}: incident {incident} is not in "
-            f"{INCIDENTS}, so these {kind} belong to no review"))
+            row.file, row.line, f"{row.cells[id_column].strip()}: incident {incident} is not "
+            f"in {INCIDENTS} (or its row there was rejected)"))
     return review
 
 
@@ -384,7 +384,7 @@ async def import_dhrd(plan: ImportPlan, client: httpx.AsyncClient) -> ImportResu
                 f"service ({response.status_code}): {_detail(response)}"))
         else:
             raise ImportFailed(_stopped(result, f"HTTP {response.status_code}: {_detail(response)}"))
-    result.rejected.sort(key=lambda rejected: (rejected.file, rejected.line))
+    result.rejected.sort(key=lambda rejected: (_FILE_ORDER.get(rejected.file, 3), rejected.line))
     return result
 
 
