@@ -104,3 +104,81 @@ async def panel(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[Runn
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://panel") as client:
             yield RunningPanel(client, runtime, clock)
+
+
+# --- recommendations service -------------------------------------------------------------------
+
+
+@dataclass
+class RunningRecommendations:
+    client: httpx.AsyncClient
+    runtime: ServiceRuntime
+    clock: PanelClock
+    settings: object
+
+
+@pytest.fixture
+async def recommendations(fresh_database: str,
+                          kafka_bootstrap: str) -> AsyncIterator[RunningRecommendations]:
+    """The recommendations service on the real database and broker, with a movable clock."""
+    from dhr_recommendations.__main__ import build_app as build_recommendations_app
+    from dhr_recommendations.__main__ import build_runtime as build_recommendations_runtime
+    from dhr_recommendations.config import RecommendationsSettings
+
+    settings = RecommendationsSettings(
+        database_url=fresh_database, kafka_bootstrap=kafka_bootstrap, environment="test",
+        consumer_initial_backoff_seconds=0.01, consumer_max_attempts=2,
+        recommendations_deadline_check_seconds=3600)
+    clock = PanelClock(NOW)
+    runtime = build_recommendations_runtime(settings, clock=clock)
+    app = build_recommendations_app(settings, clock=clock, runtime=runtime)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport,
+                                     base_url="http://recommendations") as client:
+            yield RunningRecommendations(client, runtime, clock, settings)
+
+
+# --- oversight service ---------------------------------------------------------------------
+
+import uuid  # noqa: E402 - appended section: its imports stay with it
+
+from dhr_oversight.__main__ import build_app as build_oversight_app  # noqa: E402
+from dhr_oversight.__main__ import build_runtime as build_oversight_runtime  # noqa: E402
+from dhr_oversight.config import OversightSettings  # noqa: E402
+from dhr_oversight.keys import generate_seed  # noqa: E402
+
+
+@dataclass
+class RunningOversight:
+    client: httpx.AsyncClient
+    runtime: ServiceRuntime
+    settings: OversightSettings
+
+
+@pytest.fixture
+def oversight_settings(fresh_database: str, kafka_bootstrap: str) -> OversightSettings:
+    """Topics, consumer group and origin of the test's own, so tests never see each other's
+    events; a fresh signing key; checkpoints on demand only unless a test overrides this."""
+    run = uuid.uuid4().hex[:10]
+    return OversightSettings(
+        database_url=fresh_database, kafka_bootstrap=kafka_bootstrap, environment="test",
+        consumer_initial_backoff_seconds=0.01, consumer_max_attempts=2,
+        oversight_topics=(f"test.{run}.commissioning.events.v1", f"test.{run}.panel.events.v1"),
+        oversight_consumer_group=f"oversight-ledger-{run}",
+        oversight_origin=f"test.example/oversight-{run}",
+        oversight_signing_key=generate_seed(),
+        oversight_checkpoint_every_events=1_000_000, oversight_checkpoint_every_seconds=3600,
+        oversight_checkpoint_poll_seconds=0.2,
+    )
+
+
+@pytest.fixture
+async def oversight(oversight_settings: OversightSettings) -> AsyncIterator[RunningOversight]:
+    """The oversight service on the real database and broker, consuming the test's topics."""
+    runtime = build_oversight_runtime(oversight_settings)
+    app = build_oversight_app(oversight_settings, runtime=runtime)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://oversight") as client:
+            yield RunningOversight(client, runtime, oversight_settings)

@@ -1,8 +1,6 @@
 """HTTP API of the recommendations service: direct entry, responses, claims, verifications,
 correspondence, queries of recommendations and action plans, escalations and deadline checks."""
 
-from __future__ import annotations
-
 import logging
 import uuid
 from collections.abc import Callable
