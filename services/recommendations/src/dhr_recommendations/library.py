@@ -1,0 +1,486 @@
+"""The national library: search, facets, recurrence and exports over every review's
+recommendations, and the projection that links a new recommendation to earlier ones it resembles.
+
+Reads the recommendations read model (migration 0001) and the library's own indexes and
+`recurrence_links` (0002). Decisions a reader would otherwise get wrong:
+
+- An addressee's status in the library is the CSP's verified implementation status where there is
+  one, else the addressee's claim (`EFFECTIVE_STATUS_SQL`).
+- Addressee filters (type, implementation status) hold for one and the same addressee: "police,
+  not implemented" finds recommendations whose police addressee has not implemented them.
+- Facets count recommendations under the whole current filter; a recommendation with two themes
+  counts under both, and under each addressee type and implementation status it has.
+- Recurrence: another review's recommendation whose text has a trigram similarity of at least the
+  threshold (default 0.5) *and* that shares a theme or an addressee type with the new one. The
+  shared theme or type keeps boilerplate ("The Community Safety Partnership should ensure ...")
+  from linking unrelated recommendations. At most `max_links` (default 20) of the most similar are
+  linked. "Earlier" orders by (issued_on, recommendation_id), so a report recorded late links
+  the right way round and a replay writes the same rows.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from dhr_platform.database import Connection
+from dhr_platform.eventstore import RecordedEvent
+
+RECOMMENDATION_RECORDED = "dhr.recommendations.RecommendationRecorded.v1"
+
+THEMES = ("technology_systems", "identification_of_risk", "training", "policy",
+          "multi_agency_working", "record_keeping", "awareness_raising", "other")
+LEVELS = ("local", "regional", "national")
+ADDRESSEE_TYPES = ("police", "social_services", "health_services", "idva_or_domestic_abuse_service",
+                   "probation", "housing", "school", "employer", "other_educational_institution",
+                   "religious_institution", "military", "community_safety_partnership",
+                   "government_department")
+IMPLEMENTATION_STATUSES = ("not_started", "in_progress", "implemented",
+                           "implemented_by_alternative_means", "partially_implemented",
+                           "not_implemented", "superseded", "no_longer_applicable")
+OPEN_CLOSED = ("open", "closed")
+STATUSES = OPEN_CLOSED + IMPLEMENTATION_STATUSES
+# Never implemented: neither done (in full or by other means) nor overtaken by events.
+UNIMPLEMENTED_STATUSES = ("not_started", "in_progress", "partially_implemented", "not_implemented")
+
+DEFAULT_SIMILARITY_THRESHOLD = 0.5
+DEFAULT_MAX_LINKS = 20
+
+EFFECTIVE_STATUS_SQL = "coalesce(a.implementation_verified, a.implementation_claimed)"
+FACETS = ("theme", "addressee_type", "level", "status", "area")
+
+# ts_headline marks matches with control characters, so the text can be HTML-escaped before
+# the marks become <mark> elements: recommendation texts are never trusted as HTML.
+_START, _STOP = "\x02", "\x03"
+_HEADLINE_OPTIONS = f"StartSel={_START}, StopSel={_STOP}, MaxWords=35, MinWords=15, MaxFragments=2"
+
+def _addressees_json(alias: str) -> str:
+    """The addressees of recommendation `alias` as a JSON array, with their library status."""
+    return f"""(SELECT coalesce(json_agg(json_build_object(
+        'addressee_id', a.addressee_id, 'name', a.name, 'addressee_type', a.addressee_type,
+        'response_status', a.response_status,
+        'implementation_claimed', a.implementation_claimed,
+        'implementation_verified', a.implementation_verified,
+        'implementation_status', {EFFECTIVE_STATUS_SQL},
+        'response_due_on', a.response_due_on, 'target_date', a.target_date, 'open', a.open)
+        ORDER BY a.addressee_type, a.addressee_id), '[]'::json)
+      FROM recommendation_addressees a WHERE a.recommendation_id = {alias}.recommendation_id)"""
+
+_RECOMMENDATION_COLUMNS = """r.recommendation_id, r.review_id, r.number, r.csp_area, r.level,
+    r.themes, r.tags, r.text, r.issued_on, r.smart_score, r.smart_flags, r.open"""
+
+
+@dataclass(frozen=True)
+class LibraryFilter:
+    """What a library search or export is narrowed to; several values of one field mean any."""
+
+    text: str | None = None
+    themes: Sequence[str] = ()
+    addressee_types: Sequence[str] = ()
+    levels: Sequence[str] = ()
+    statuses: Sequence[str] = ()
+    areas: Sequence[str] = ()
+    issued_from: date | None = None
+    issued_to: date | None = None
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self.text and self.text.strip())
+
+    def where(self, arguments: list[Any]) -> str:
+        """SQL conditions on `recommendations r`, appending their parameters to `arguments`;
+        with text, `$1` must already be the text (the caller's query reuses it for ranking)."""
+        conditions = ["true"]
+
+        def parameter(value: Any) -> str:
+            arguments.append(value)
+            return f"${len(arguments)}"
+
+        if self.has_text:
+            if arguments[:1] != [self.text]:
+                raise ValueError("a text query must be the statement's first parameter")
+            conditions.append("r.search_document @@ websearch_to_tsquery('english', $1)")
+        if self.themes:
+            conditions.append(f"r.themes && {parameter(list(self.themes))}::text[]")
+        if self.levels:
+            conditions.append(f"r.level = ANY({parameter(list(self.levels))}::text[])")
+        if self.areas:
+            areas = [area.lower() for area in self.areas]
+            conditions.append(f"lower(r.csp_area) = ANY({parameter(areas)}::text[])")
+        if self.issued_from is not None:
+            conditions.append(f"r.issued_on >= {parameter(self.issued_from)}")
+        if self.issued_to is not None:
+            conditions.append(f"r.issued_on <= {parameter(self.issued_to)}")
+        open_closed = {status for status in self.statuses if status in OPEN_CLOSED}
+        if len(open_closed) == 1:
+            conditions.append(f"r.open = {parameter('open' in open_closed)}")
+        implementation = [status for status in self.statuses if status not in OPEN_CLOSED]
+        addressee_conditions = []
+        if self.addressee_types:
+            addressee_conditions.append(
+                f"a.addressee_type = ANY({parameter(list(self.addressee_types))}::text[])")
+        if implementation:
+            addressee_conditions.append(
+                f"{EFFECTIVE_STATUS_SQL} = ANY({parameter(implementation)}::text[])")
+        if addressee_conditions:
+            conditions.append(
+                "EXISTS (SELECT 1 FROM recommendation_addressees a"
+                " WHERE a.recommendation_id = r.recommendation_id AND "
+                + " AND ".join(addressee_conditions) + ")")
+        return " AND ".join(conditions)
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+def _recommendation(row: asyncpg.Record) -> dict[str, Any]:
+    return {key: _json_ready(value) for key, value in row.items()}
+
+
+def _snippet(headline: str | None) -> str | None:
+    if headline is None:
+        return None
+    return html.escape(headline).replace(_START, "<mark>").replace(_STOP, "</mark>")
+
+
+# --- search -----------------------------------------------------------------------------------
+
+
+async def search(pool: asyncpg.Pool, criteria: LibraryFilter, *, limit: int = 20,
+                 offset: int = 0) -> dict[str, Any]:
+    """One page of matching recommendations (best rank first when searching text, else newest
+    first), how many match in all, and the facet counts of everything that matches."""
+    facets, total = await facet_counts(pool, criteria)
+    arguments: list[Any] = [criteria.text] if criteria.has_text else []
+    where = criteria.where(arguments)
+    if criteria.has_text:
+        rank = "ts_rank_cd(r.search_document, websearch_to_tsquery('english', $1), 32)"
+        order = "rank DESC, r.issued_on DESC, r.recommendation_id"
+        headline = (f"ts_headline('english', p.text, websearch_to_tsquery('english', $1),"
+                    f" '{_HEADLINE_OPTIONS}')")
+    else:
+        rank, order, headline = "NULL::real", "r.issued_on DESC, r.recommendation_id", "NULL"
+    page_order = order.replace("r.", "p.")  # the same order, over the page's columns
+    # The headline and the addressees are computed for the page only, after the sort and limit.
+    rows = await pool.fetch(
+        f"""SELECT p.*, {headline} AS headline,
+                   {_addressees_json("p")} AS addressees
+              FROM (SELECT {_RECOMMENDATION_COLUMNS}, {rank} AS rank
+                      FROM recommendations r WHERE {where}
+                     ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}) p
+             ORDER BY {page_order}""",
+        *arguments,
+    )
+    items = []
+    for row in rows:
+        item = _recommendation(row)
+        item["snippet"] = _snippet(item.pop("headline"))
+        items.append(item)
+    return {"total": total, "limit": limit, "offset": offset, "items": items, "facets": facets}
+
+
+async def facet_counts(pool: asyncpg.Pool | Connection,
+                       criteria: LibraryFilter) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """Counts by theme, addressee type, level, status and area of what matches, and the total,
+    in one statement: the matches are found once, then grouped by each facet."""
+    arguments: list[Any] = [criteria.text] if criteria.has_text else []
+    where = criteria.where(arguments)
+    rows = await pool.fetch(
+        f"""WITH matched AS MATERIALIZED (
+                SELECT r.recommendation_id, r.themes, r.level, r.csp_area, r.open
+                  FROM recommendations r WHERE {where})
+            SELECT 'total' AS facet, NULL AS value, count(*) AS count FROM matched
+            UNION ALL
+            SELECT 'theme', theme, count(*) FROM matched, unnest(matched.themes) AS theme
+             GROUP BY theme
+            UNION ALL
+            SELECT CASE WHEN grouping(level) = 0 THEN 'level'
+                        WHEN grouping(csp_area) = 0 THEN 'area' ELSE 'status' END,
+                   CASE WHEN grouping(level) = 0 THEN level
+                        WHEN grouping(csp_area) = 0 THEN csp_area
+                        WHEN open THEN 'open' ELSE 'closed' END,
+                   count(*)
+              FROM matched GROUP BY GROUPING SETS ((level), (csp_area), (open))
+            UNION ALL
+            SELECT CASE WHEN grouping(a.addressee_type) = 0 THEN 'addressee_type'
+                        ELSE 'status' END,
+                   CASE WHEN grouping(a.addressee_type) = 0 THEN a.addressee_type
+                        ELSE {EFFECTIVE_STATUS_SQL} END,
+                   count(DISTINCT a.recommendation_id)
+              FROM matched JOIN recommendation_addressees a USING (recommendation_id)
+             GROUP BY GROUPING SETS ((a.addressee_type), ({EFFECTIVE_STATUS_SQL}))""",
+        *arguments,
+    )
+    facets: dict[str, list[dict[str, Any]]] = {name: [] for name in FACETS}
+    total = 0
+    for row in rows:
+        if row["facet"] == "total":
+            total = int(row["count"])
+        else:
+            facets[row["facet"]].append({"value": row["value"], "count": int(row["count"])})
+    for counts in facets.values():
+        counts.sort(key=lambda entry: (-entry["count"], entry["value"] or ""))
+    return facets, total
+
+
+# --- recurrence -------------------------------------------------------------------------------
+
+
+async def find_similar(
+    connection: Connection,
+    text: str,
+    *,
+    threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
+    limit: int = DEFAULT_MAX_LINKS,
+    themes: Sequence[str] = (),
+    addressee_types: Sequence[str] = (),
+    other_than_review: UUID | None = None,
+) -> list[asyncpg.Record]:
+    """Recommendations whose text resembles `text` (trigram similarity at least `threshold`),
+    most similar first; with themes or addressee types, only those sharing one of them.
+
+    Must run in a transaction: the threshold is set for it alone, and the `%` operator reads it,
+    which is what lets the trigram index find the candidates instead of scanning every text.
+    """
+    if not connection.is_in_transaction():
+        raise RuntimeError("find_similar needs a transaction (the threshold is set locally)")
+    await connection.execute("SELECT set_config('pg_trgm.similarity_threshold', $1, true)",
+                             str(threshold))
+    arguments: list[Any] = [text]
+    conditions = ["r.text % $1"]
+    if other_than_review is not None:
+        arguments.append(other_than_review)
+        conditions.append(f"r.review_id <> ${len(arguments)}")
+    shared = []
+    if themes:
+        arguments.append(list(themes))
+        shared.append(f"r.themes && ${len(arguments)}::text[]")
+    if addressee_types:
+        arguments.append(list(addressee_types))
+        shared.append(f"""EXISTS (SELECT 1 FROM recommendation_addressees a
+                            WHERE a.recommendation_id = r.recommendation_id
+                              AND a.addressee_type = ANY(${len(arguments)}::text[]))""")
+    if shared:
+        conditions.append("(" + " OR ".join(shared) + ")")
+    return await connection.fetch(
+        f"""SELECT {_RECOMMENDATION_COLUMNS}, similarity(r.text, $1) AS similarity
+              FROM recommendations r WHERE {' AND '.join(conditions)}
+             ORDER BY similarity DESC, r.issued_on, r.recommendation_id LIMIT {int(limit)}""",
+        *arguments,
+    )
+
+
+async def link_recurrences(connection: Connection, recommendation_id: UUID, *,
+                           threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
+                           max_links: int = DEFAULT_MAX_LINKS) -> int:
+    """Link a recorded recommendation to the other reviews' recommendations it resembles;
+    return how many links it has now. Idempotent."""
+    new = await connection.fetchrow(
+        """SELECT r.review_id, r.text, r.themes, r.issued_on,
+                  array(SELECT DISTINCT a.addressee_type FROM recommendation_addressees a
+                         WHERE a.recommendation_id = r.recommendation_id) AS addressee_types
+             FROM recommendations r WHERE r.recommendation_id = $1""",
+        recommendation_id,
+    )
+    if new is None:
+        return 0
+    similar = await find_similar(
+        connection, new["text"], threshold=threshold, limit=max_links, themes=new["themes"],
+        addressee_types=new["addressee_types"], other_than_review=new["review_id"])
+    later, earlier, similarity = [], [], []
+    for row in similar:
+        this_is_later = (new["issued_on"], recommendation_id) > (row["issued_on"],
+                                                                 row["recommendation_id"])
+        later.append(recommendation_id if this_is_later else row["recommendation_id"])
+        earlier.append(row["recommendation_id"] if this_is_later else recommendation_id)
+        similarity.append(min(1.0, float(row["similarity"])))
+    if later:
+        await connection.execute(
+            """INSERT INTO recurrence_links (recommendation_id, earlier_recommendation_id,
+                                             similarity)
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::real[])
+               ON CONFLICT (recommendation_id, earlier_recommendation_id)
+               DO UPDATE SET similarity = excluded.similarity""",
+            later, earlier, similarity,
+        )
+    return len(later)
+
+
+class LibraryProjection:
+    """Links each recorded recommendation to earlier ones it resembles (`recurrence_links`).
+
+    Runs after the recommendations projection in the same transaction, so the recommendation's
+    row and its addressees are already there when RecommendationRecorded is applied.
+    """
+
+    name = "library"
+    tables: Sequence[str] = ("recurrence_links",)
+
+    def __init__(self, similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
+                 max_links: int = DEFAULT_MAX_LINKS) -> None:
+        if not 0 < similarity_threshold <= 1:
+            raise ValueError("the similarity threshold must be in (0, 1]")
+        if max_links < 1:
+            raise ValueError("max_links must be at least 1")
+        self.similarity_threshold = similarity_threshold
+        self.max_links = max_links
+
+    async def apply(self, connection: Connection, event: RecordedEvent) -> None:
+        if event.type != RECOMMENDATION_RECORDED:
+            return
+        await link_recurrences(connection, UUID(str(event.data["recommendation_id"])),
+                               threshold=self.similarity_threshold, max_links=self.max_links)
+
+
+async def similar_to(pool: asyncpg.Pool, recommendation_id: UUID) -> list[dict[str, Any]] | None:
+    """The recommendations linked to this one, earlier and later, most similar first; None when
+    the recommendation is unknown."""
+    async with pool.acquire() as connection:
+        if not await _exists(connection, recommendation_id):
+            return None
+        rows = await connection.fetch(
+            f"""SELECT {_RECOMMENDATION_COLUMNS}, l.similarity, l.direction
+                  FROM (SELECT earlier_recommendation_id AS other, similarity,
+                               'earlier' AS direction
+                          FROM recurrence_links WHERE recommendation_id = $1
+                        UNION ALL
+                        SELECT recommendation_id, similarity, 'later'
+                          FROM recurrence_links WHERE earlier_recommendation_id = $1) l
+                  JOIN recommendations r ON r.recommendation_id = l.other
+                 ORDER BY l.similarity DESC, r.issued_on, r.recommendation_id""",
+            recommendation_id,
+        )
+    return [_recommendation(row) for row in rows]
+
+
+async def unimplemented_precedents(pool: asyncpg.Pool,
+                                   recommendation_id: UUID) -> list[dict[str, Any]] | None:
+    """Earlier recommendations this one resembles (its recurrence links) that went to an
+    addressee of a type this one also goes to, and that addressee never implemented; None when
+    the recommendation is unknown."""
+    async with pool.acquire() as connection:
+        if not await _exists(connection, recommendation_id):
+            return None
+        rows = await connection.fetch(
+            f"""SELECT {_RECOMMENDATION_COLUMNS}, l.similarity,
+                       json_agg(json_build_object(
+                           'addressee_id', a.addressee_id, 'name', a.name,
+                           'addressee_type', a.addressee_type,
+                           'implementation_status', {EFFECTIVE_STATUS_SQL})
+                           ORDER BY a.addressee_type, a.addressee_id) AS unimplemented_by
+                  FROM recurrence_links l
+                  JOIN recommendations r ON r.recommendation_id = l.earlier_recommendation_id
+                  JOIN recommendation_addressees a ON a.recommendation_id = r.recommendation_id
+                 WHERE l.recommendation_id = $1
+                   AND a.addressee_type IN (SELECT addressee_type FROM recommendation_addressees
+                                             WHERE recommendation_id = $1)
+                   AND {EFFECTIVE_STATUS_SQL} = ANY($2::text[])
+                 GROUP BY r.recommendation_id, l.similarity
+                 ORDER BY l.similarity DESC, r.issued_on, r.recommendation_id""",
+            recommendation_id, list(UNIMPLEMENTED_STATUSES),
+        )
+    return [_recommendation(row) for row in rows]
+
+
+async def recurrence_by_area(pool: asyncpg.Pool, *, theme: str | None = None,
+                             area: str | None = None) -> list[dict[str, Any]]:
+    """For each theme (or the one given): how many recommendations and reviews carry it and how
+    many of those recur (are linked to an earlier recommendation), nationally and per area;
+    `recurring_within_area` counts those whose earlier counterpart is from the same area."""
+    rows = await pool.fetch(
+        """WITH themed AS (
+               SELECT theme, r.recommendation_id, r.review_id, r.csp_area,
+                      EXISTS (SELECT 1 FROM recurrence_links l
+                               WHERE l.recommendation_id = r.recommendation_id) AS recurs,
+                      EXISTS (SELECT 1 FROM recurrence_links l
+                                JOIN recommendations e
+                                  ON e.recommendation_id = l.earlier_recommendation_id
+                               WHERE l.recommendation_id = r.recommendation_id
+                                 AND lower(e.csp_area) = lower(r.csp_area)) AS recurs_in_area
+                 FROM recommendations r, unnest(r.themes) AS theme
+                WHERE ($1::text IS NULL OR theme = $1))
+           SELECT theme, csp_area, grouping(csp_area) = 1 AS national,
+                  count(*) AS recommendations, count(DISTINCT review_id) AS reviews,
+                  count(*) FILTER (WHERE recurs) AS recurring,
+                  count(*) FILTER (WHERE recurs_in_area) AS recurring_within_area
+             FROM themed GROUP BY GROUPING SETS ((theme, csp_area), (theme))
+            ORDER BY theme, national DESC, recommendations DESC, csp_area""",
+        theme,
+    )
+    result: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        counts = {"recommendations": row["recommendations"], "reviews": row["reviews"],
+                  "recurring": row["recurring"],
+                  "recurrence_rate": round(row["recurring"] / row["recommendations"], 4)}
+        if row["national"]:
+            result[row["theme"]] = {"theme": row["theme"], "national": counts, "areas": []}
+        elif area is None or (row["csp_area"] or "").lower() == area.lower():
+            counts["recurring_within_area"] = row["recurring_within_area"]
+            result[row["theme"]]["areas"].append({"area": row["csp_area"], **counts})
+    return list(result.values())
+
+
+async def _exists(connection: Connection, recommendation_id: UUID) -> bool:
+    return bool(await connection.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM recommendations WHERE recommendation_id = $1)",
+        recommendation_id))
+
+
+# --- export -----------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = (
+    "recommendation_id", "review_id", "number", "csp_area", "level", "themes", "tags",
+    "issued_on", "smart_score", "open", "text", "addressee_id", "addressee_name",
+    "addressee_type", "response_status", "implementation_claimed", "implementation_verified",
+    "implementation_status", "response_due_on", "target_date", "addressee_open",
+)
+LIST_SEPARATOR = ";"
+
+
+async def export_rows(pool: asyncpg.Pool, criteria: LibraryFilter,
+                      batch_size: int = 500) -> AsyncIterator[dict[str, Any]]:
+    """Every matching recommendation with its addressees, oldest first, read through a cursor so
+    that a large export never sits in memory."""
+    arguments: list[Any] = [criteria.text] if criteria.has_text else []
+    where = criteria.where(arguments)
+    async with pool.acquire() as connection, connection.transaction(readonly=True):
+        cursor = connection.cursor(
+            f"""SELECT {_RECOMMENDATION_COLUMNS}, {_addressees_json("r")} AS addressees
+                  FROM recommendations r WHERE {where}
+                 ORDER BY r.issued_on, r.csp_area, r.number, r.recommendation_id""",
+            *arguments, prefetch=batch_size)
+        async for row in cursor:
+            yield _recommendation(row)
+
+
+def flat_rows(recommendation: dict[str, Any]) -> list[list[Any]]:
+    """A recommendation as CSV rows, one per addressee (each addressee has its own action)."""
+    common = [recommendation["recommendation_id"], recommendation["review_id"],
+              recommendation["number"], recommendation["csp_area"], recommendation["level"],
+              LIST_SEPARATOR.join(recommendation["themes"]),
+              LIST_SEPARATOR.join(recommendation["tags"]), recommendation["issued_on"],
+              recommendation["smart_score"], _boolean(recommendation["open"]),
+              recommendation["text"]]
+    addressees = recommendation["addressees"] or [{}]
+    return [[*common, a.get("addressee_id"), a.get("name"), a.get("addressee_type"),
+             a.get("response_status"), a.get("implementation_claimed"),
+             a.get("implementation_verified"), a.get("implementation_status"),
+             a.get("response_due_on"), a.get("target_date"), _boolean(a.get("open"))]
+            for a in addressees]
+
+
+def _boolean(value: bool | None) -> str | None:
+    return None if value is None else ("true" if value else "false")
