@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from dhr_oversight.api import OversightApi, build_router
 from dhr_oversight.checkpoints import Checkpointer, LedgerTree
-from dhr_oversight.config import LEDGER_CONSUMER, OversightSettings
+from dhr_oversight.config import OversightSettings
 from dhr_oversight.consumers import ledger_effect
 from dhr_oversight.keys import SigningKeys, load_signing_keys
 from dhr_oversight.storage import MIGRATIONS
@@ -54,7 +54,8 @@ def build_runtime(settings: OversightSettings, clock: Clock = utc_now,
         name="oversight",
         topic=settings.oversight_checkpoint_topic,
         migrations=[MIGRATIONS],
-        subscriptions=[Subscription(topic, LEDGER_CONSUMER, lambda runtime: ledger_effect())
+        subscriptions=[Subscription(topic, settings.oversight_consumer_group,
+                                    lambda runtime: ledger_effect())
                        for topic in settings.oversight_topics],
         run_relay=False,
         background=[checkpointer.run],

@@ -31,6 +31,9 @@ class OversightSettings(PlatformSettings):
     oversight_topics: tuple[str, ...] = Field(
         default=SERVICE_EVENT_TOPICS, min_length=1,
         description="Event topics the ledger consumes (a JSON list); every service topic by default.")
+    oversight_consumer_group: str = Field(
+        default=LEDGER_CONSUMER, min_length=1,
+        description="The ledger's Kafka consumer group (and inbox name).")
     oversight_checkpoint_topic: str = Field(
         default=OVERSIGHT_CHECKPOINTS, description="Where signed checkpoints are published.")
     oversight_origin: str = Field(

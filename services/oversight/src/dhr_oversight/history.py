@@ -3,6 +3,7 @@ alone (the `dhr history` command) or from the ledger (HTTP), shown as a timeline
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -144,21 +145,26 @@ async def scan_topics(
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Every record of `topics` from offset 0 to their current end, partition by partition in
     offset order, with a plain consumer (no group, nothing committed)."""
+    wanted = list(dict.fromkeys(topics))
+    # Subscribed without a group, a consumer is given every partition of its topics (and waits
+    # for their metadata at start); offsets are then set by hand and nothing is committed.
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        *wanted, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest", isolation_level="read_committed",
         client_id="dhr-oversight-reader",
     )
     await consumer.start()
     try:
-        await consumer.topics()  # loads the metadata that partitions_for_topic reads
-        partitions = [TopicPartition(topic, partition) for topic in topics
+        partitions = [TopicPartition(topic, partition) for topic in wanted
                       for partition in sorted(consumer.partitions_for_topic(topic) or ())]
         if not partitions:
             if on_total is not None:
                 on_total(0)
             return
-        consumer.assign(partitions)
+        for _ in range(100):  # the assignment follows the metadata within moments
+            if set(partitions) <= consumer.assignment():
+                break
+            await asyncio.sleep(0.05)
         beginning = await consumer.beginning_offsets(partitions)
         end = await consumer.end_offsets(partitions)
         if on_total is not None:
