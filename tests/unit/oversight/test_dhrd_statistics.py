@@ -2,6 +2,7 @@
 import's answers from the commissioning service (a hand-written fake of its route)."""
 
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 
 from dhr_commissioning.historic import historic_review_id
 from dhr_contracts.commissioning import HistoricReviewRecorded
+from dhr_contracts.envelope import Envelope
 from dhr_oversight.dhrd import ImportFailed, import_dhrd, parse_dhrd
 from dhr_oversight.national_statistics import national_statistics
 from dhr_oversight.national_statistics_api import build_national_statistics_router
@@ -185,3 +187,15 @@ def test_a_planned_body_is_valid_event_data_once_the_server_adds_the_id_and_time
     for event in mini_events():
         recorded = HistoricReviewRecorded.model_validate(event["data"])
         assert recorded.imported_at == datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def test_cloudevents_in_the_ledger_json_form_give_the_same_statistics() -> None:
+    events = mini_events()
+    ledger_form = [Envelope(
+        id=uuid.uuid4(), source="/dhr/commissioning", type=e["type"],
+        subject=e["data"]["review_id"], time=datetime(2026, 3, 2, tzinfo=UTC),
+        stream=f"historic-{e['data']['review_id']}", streamversion=1,
+        correlationid=uuid.uuid4(), causationid=None, actor="dhr import-dhrd", traceparent=None,
+        data=e["data"]).model_dump(mode="json", exclude_none=True) for e in events]
+
+    assert national_statistics(ledger_form) == national_statistics(events)
