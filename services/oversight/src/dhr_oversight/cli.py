@@ -3,7 +3,7 @@
   dhr history REVIEW_ID [--json] [--show-personal]   a review's history, from Kafka alone
   dhr rebuild                                        the ledger rebuilt from the topics
   dhr export (--review ID | --area AREA | --all) [--since SIZE_OR_FILE] --out DIR
-  dhr verify DIR                                     verify a bundle; exit 1 when it fails
+  dhr verify DIR [--keys FILE]                       verify a bundle; exit 1 when it fails
   dhr statistics [--area AREA] [--format json|csv]   statutory timeliness
   dhr keygen                                         a new signing key seed (base64)
 
@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="verify an audit-export bundle")
     verify.add_argument("directory", type=Path)
+    verify.add_argument("--keys", type=Path, metavar="FILE",
+                        help="verifier keys obtained independently (GET /keys), one a line; "
+                        "without it the bundle's own keys prove integrity but not who signed")
 
     stats = commands.add_parser("statistics", help="statutory timeliness per area and nationally")
     stats.add_argument("--area")
@@ -88,7 +91,7 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
         print(generate_seed(), file=out)
         return 0
     if args.command == "verify":
-        return verify_command(args.directory, out)
+        return verify_command(args.directory, args.keys, out)
     settings = OversightSettings()
     if args.command == "history":
         events = await history.history_from_kafka(settings.kafka_bootstrap,
@@ -118,10 +121,18 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
     raise CommandError(f"unknown command {args.command}")
 
 
-def verify_command(directory: Path, out: TextIO) -> int:
+def verify_command(directory: Path, keys_file: Path | None, out: TextIO) -> int:
     from dhr_oversight.verify import verify_bundle
 
-    report = verify_bundle(directory)
+    trusted = None
+    if keys_file is not None:
+        try:
+            trusted = [line.strip() for line in keys_file.read_text().splitlines() if line.strip()]
+        except OSError as error:
+            raise CommandError(f"--keys: {error}") from error
+    report = verify_bundle(directory, trusted)
+    for note in report.notes:
+        print(f"note: {note}", file=out)
     if report.ok:
         print(f"OK: {report.checked_events} events verified against the checkpoint of tree size "
               f"{report.tree_size}", file=out)
