@@ -278,3 +278,12 @@ def test_an_unsigned_manifest_is_noted(tmp_path: Path) -> None:
     report = verify_bundle(tmp_path)
     assert report.ok and "manifest-signature.txt absent" in report.notes[0]
     shutil.rmtree(tmp_path)
+
+
+@pytest.mark.parametrize("block_leaves", [1, 4, 8, 64])
+def test_hashing_in_parallel_processes_gives_the_same_root(tmp_path: Path, block_leaves: int) -> None:
+    from dhr_oversight.verify import _full_root
+
+    a_full_bundle(tmp_path)
+    blob, root = _full_root(tmp_path / "events.jsonl", workers=2, block_leaves=block_leaves)
+    assert root == TREE.root() and blob == b"".join(leaf_hash(event) for event in EVENTS)
