@@ -108,8 +108,8 @@ async def test_imported_files_give_national_statistics_equal_to_counts_from_the_
     commissioning: RunningService, kafka_bootstrap: str, directory: Path
 ) -> None:
     if not (directory / "incidents.csv").is_file():
-        pytest.skip(f"the DHRD sample is not at {directory} (set DHRD_SAMPLE_DIR); "
-                    "the mini fixture still runs")
+        pytest.fail(f"the DHRD sample is not at {directory}: it lives in shared/ beside the "
+                    "repository (or set DHRD_SAMPLE_DIR)")
     plan = parse_dhrd(directory)
 
     result = await import_dhrd(plan, commissioning.client)
@@ -149,7 +149,8 @@ async def test_the_sample_is_imported_whole_with_its_known_gaps_unknown(
     commissioning: RunningService,
 ) -> None:
     if not (SAMPLE / "incidents.csv").is_file():
-        pytest.skip(f"the DHRD sample is not at {SAMPLE} (set DHRD_SAMPLE_DIR)")
+        pytest.fail(f"the DHRD sample is not at {SAMPLE}: it lives in shared/ beside the "
+                    "repository (or set DHRD_SAMPLE_DIR)")
     plan = parse_dhrd(SAMPLE)
 
     result = await import_dhrd(plan, commissioning.client)
