@@ -270,3 +270,5 @@ async def test_timeliness_statistics_are_served_as_json_and_csv(
     assert [line["area"] for line in lines] == ["Leeds", "York", "national"]
     assert (await oversight.client.get("/statistics/timeliness",
                                        params={"format": "xml"})).status_code == 422
+    # The national statistics of historic reviews are served beside them (none imported here).
+    assert (await oversight.client.get("/statistics/national")).status_code == 200

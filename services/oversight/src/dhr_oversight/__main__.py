@@ -6,15 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import FastAPI
 
+from dhr_contracts.commissioning import HistoricReviewRecorded
 from dhr_oversight.api import OversightApi, build_router
 from dhr_oversight.checkpoints import Checkpointer, LedgerTree
 from dhr_oversight.config import OversightSettings
 from dhr_oversight.consumers import ledger_effect
 from dhr_oversight.keys import SigningKeys, load_signing_keys
-from dhr_oversight.storage import MIGRATIONS
+from dhr_oversight.national_statistics_api import build_national_statistics_router
+from dhr_oversight.storage import MIGRATIONS, entries_of_types
 from dhr_platform.app import create_service_app, run_service
 from dhr_platform.service import ServiceRuntime, ServiceSpec, Subscription
 
@@ -69,13 +72,19 @@ def build_app(settings: OversightSettings, clock: Clock = utc_now,
     runtime = runtime or build_runtime(settings, clock)
     ledger = runtime.ledger
     api = OversightApi(runtime, settings, ledger.tree, ledger.checkpointer, ledger.keys, clock)
+
+    async def historic_reviews() -> list[dict[str, Any]]:
+        async with runtime.pool.acquire() as connection:
+            entries = await entries_of_types(connection, [HistoricReviewRecorded.event_type])
+        return [entry.event() for entry in entries]
+
     return create_service_app(
         runtime,
         title="DHR oversight service",
         description="A tamper-evident ledger of every event of every service (RFC 9162 Merkle "
         "tree, signed checkpoints, inclusion and consistency proofs), each review's complete "
         "history, and statutory timeliness statistics for oversight bodies.",
-        routers=[build_router(api)],
+        routers=[build_router(api), build_national_statistics_router(historic_reviews)],
         error_statuses={},
     )
 

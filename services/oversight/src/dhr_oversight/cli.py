@@ -6,6 +6,7 @@
   dhr verify DIR [--keys FILE]                       verify a bundle; exit 1 when it fails
   dhr statistics [--area AREA] [--format json|csv]   statutory timeliness
   dhr keygen                                         a new signing key seed (base64)
+  dhr import-dhrd DIR ...                            historic reviews (see dhr_oversight.dhrd)
 
 Configuration comes from the same `DHR_*` variables as the service (DHR_KAFKA_BOOTSTRAP,
 DHR_DATABASE_URL, DHR_OVERSIGHT_*).
@@ -72,13 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--format", choices=["json", "csv"], default="json")
 
     commands.add_parser("keygen", help="print a new Ed25519 signing key seed (base64)")
+    commands.add_parser("import-dhrd", add_help=False,
+                        help="import historic reviews of the DHRD (dhr import-dhrd --help)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the exit code is 0 on success, 1 when a bundle does not verify, 2 on
     any other failure."""
-    args = _parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["import-dhrd"]:
+        from dhr_oversight.dhrd import main_import
+
+        return main_import(arguments[1:])
+    args = _parser().parse_args(arguments)
     try:
         return asyncio.run(run(args, sys.stdout))
     except (CommandError, SigningKeyError, BundleError, rebuild.RebuildError) as error:
