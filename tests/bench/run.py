@@ -191,3 +191,4 @@ async def main(bootstrap: str, database_url: str) -> None:
 if __name__ == "__main__":
     with infrastructure() as (kafka_bootstrap, postgres_url):
         asyncio.run(main(kafka_bootstrap, postgres_url))
+    __import__("bench_verify").bench_verify()  # the oversight bundle verifier: no infrastructure
