@@ -141,51 +141,6 @@ async def recommendations(fresh_database: str,
 
 # --- oversight service ---------------------------------------------------------------------
 
-import uuid  # noqa: E402 - appended section: its imports stay with it
-
-from dhr_oversight.__main__ import build_app as build_oversight_app  # noqa: E402
-from dhr_oversight.__main__ import build_runtime as build_oversight_runtime  # noqa: E402
-from dhr_oversight.config import OversightSettings  # noqa: E402
-from dhr_oversight.keys import generate_seed  # noqa: E402
-
-
-@dataclass
-class RunningOversight:
-    client: httpx.AsyncClient
-    runtime: ServiceRuntime
-    settings: OversightSettings
-
-
-@pytest.fixture
-def oversight_settings(fresh_database: str, kafka_bootstrap: str) -> OversightSettings:
-    """Topics, consumer group and origin of the test's own, so tests never see each other's
-    events; a fresh signing key; checkpoints on demand only unless a test overrides this."""
-    run = uuid.uuid4().hex[:10]
-    return OversightSettings(
-        database_url=fresh_database, kafka_bootstrap=kafka_bootstrap, environment="test",
-        consumer_initial_backoff_seconds=0.01, consumer_max_attempts=2,
-        oversight_topics=(f"test.{run}.commissioning.events.v1", f"test.{run}.panel.events.v1"),
-        oversight_consumer_group=f"oversight-ledger-{run}",
-        oversight_origin=f"test.example/oversight-{run}",
-        oversight_signing_key=generate_seed(),
-        oversight_checkpoint_every_events=1_000_000, oversight_checkpoint_every_seconds=3600,
-        oversight_checkpoint_poll_seconds=0.2,
-    )
-
-
-@pytest.fixture
-async def oversight(oversight_settings: OversightSettings) -> AsyncIterator[RunningOversight]:
-    """The oversight service on the real database and broker, consuming the test's topics."""
-    runtime = build_oversight_runtime(oversight_settings)
-    app = build_oversight_app(oversight_settings, runtime=runtime)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://oversight") as client:
-            yield RunningOversight(client, runtime, oversight_settings)
-
-
-# --- oversight service ---------------------------------------------------------------------
-
 import asyncio  # noqa: E402 - appended section: its imports stay with it
 import uuid  # noqa: E402
 
