@@ -38,6 +38,8 @@ SERVICES = (
     Service("commissioning", "dhr_commissioning", 8001),
     Service("panel", "dhr_panel", 8002),
     Service("learning", "dhr_learning", 8003),
+    Service("recommendations", "dhr_recommendations", 8004),
+    Service("oversight", "dhr_oversight", 8005),
 )
 
 
@@ -218,7 +220,10 @@ async def run() -> int:
     curl -s {commissioning}/reviews | python3 -m json.tool
     curl -s {commissioning}/reviews/{review_id} | python3 -m json.tool
     curl -s {commissioning}/reviews/{review_id}/events | python3 -m json.tool
-    open {commissioning}/docs for the API; logs in {log_dir}
+    curl -s http://127.0.0.1:8002/panels/{review_id} | python3 -m json.tool
+    curl -s http://127.0.0.1:8005/checkpoints/latest
+    uv run dhr history {review_id}
+    open {commissioning}/docs for the API (each service has /docs); logs in {log_dir}
   Ctrl-C stops everything.""")
         await stop.wait()
     finally:
