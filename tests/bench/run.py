@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_library import bench_library
 from dhr_commissioning.__main__ import build_app, build_runtime
 from dhr_commissioning.config import CommissioningSettings
 from dhr_local.kafka import LocalKafka
@@ -186,6 +187,7 @@ async def main(bootstrap: str, database_url: str) -> None:
     await bench_append(database_url)
     await bench_relay(database_url, bootstrap)
     await bench_http(database_url, bootstrap)
+    await bench_library(database_url)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ ALTER TABLE recommendations
     ADD COLUMN search_document tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED;
 
 CREATE INDEX recommendations_search_document ON recommendations USING gin (search_document);
-CREATE INDEX recommendations_text_trigram ON recommendations USING gin (text gin_trgm_ops);
+-- fastupdate off: the recurrence lookup runs right after the insert, in the same transaction, and
+-- would otherwise scan the index's whole pending list each time (3x slower when recording 1,000).
+CREATE INDEX recommendations_text_trigram ON recommendations USING gin (text gin_trgm_ops)
+    WITH (fastupdate = off);
 CREATE INDEX recommendations_themes ON recommendations USING gin (themes);
 CREATE INDEX recommendations_area ON recommendations (lower(csp_area), issued_on);
 CREATE INDEX recommendations_issued_on ON recommendations (issued_on);
