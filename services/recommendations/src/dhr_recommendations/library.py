@@ -163,7 +163,6 @@ async def search(pool: asyncpg.Pool, criteria: LibraryFilter, *, limit: int = 20
                  offset: int = 0) -> dict[str, Any]:
     """One page of matching recommendations (best rank first when searching text, else newest
     first), how many match in all, and the facet counts of everything that matches."""
-    facets, total = await facet_counts(pool, criteria)
     arguments: list[Any] = [criteria.text] if criteria.has_text else []
     where = criteria.where(arguments)
     if criteria.has_text:
@@ -174,16 +173,25 @@ async def search(pool: asyncpg.Pool, criteria: LibraryFilter, *, limit: int = 20
     else:
         rank, order, headline = "NULL::real", "r.issued_on DESC, r.recommendation_id", "NULL"
     page_order = order.replace("r.", "p.")  # the same order, over the page's columns
-    # The headline and the addressees are computed for the page only, after the sort and limit.
-    rows = await pool.fetch(
-        f"""SELECT p.*, {headline} AS headline,
-                   {_addressees_json("p")} AS addressees
-              FROM (SELECT {_RECOMMENDATION_COLUMNS}, {rank} AS rank
-                      FROM recommendations r WHERE {where}
-                     ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}) p
-             ORDER BY {page_order}""",
-        *arguments,
-    )
+    # One snapshot, so the total, the facets and the page agree.
+    async with pool.acquire() as connection, connection.transaction(
+            isolation="repeatable_read", readonly=True):
+        # The library's tables are small enough to sit in memory: a random page costs about
+        # what a sequential one does. With the default cost (4) the planner scans all
+        # recommendations to join a few thousand addressees (p95 132 ms against 41 ms at 100k).
+        await connection.execute("SET LOCAL random_page_cost = 1.1")
+        facets, total = await facet_counts(connection, criteria)
+        # The headline and the addressees are computed for the page only, after the sort and
+        # the limit.
+        rows = await connection.fetch(
+            f"""SELECT p.*, {headline} AS headline,
+                       {_addressees_json("p")} AS addressees
+                  FROM (SELECT {_RECOMMENDATION_COLUMNS}, {rank} AS rank
+                          FROM recommendations r WHERE {where}
+                         ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}) p
+                 ORDER BY {page_order}""",
+            *arguments,
+        )
     items = []
     for row in rows:
         item = _recommendation(row)
