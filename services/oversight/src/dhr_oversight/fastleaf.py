@@ -1,0 +1,99 @@
+"""The leaf data of a Kafka record straight from its bytes: the ledger's fast path.
+
+`fast_leaf` gives exactly the bytes of the reference path,
+`event_leaf_data(envelope_json(Envelope.from_kafka(headers, value)))` (pydantic validation, then
+RFC 8785 canonical JSON in pure Python), for every record it accepts, about ten times faster. It
+accepts only what it can vouch for and returns None for anything else, so that the caller takes
+the reference path, which also decides what is not a CloudEvent. What it accepts:
+
+- `ce_*` headers naming only envelope attributes, in UTF-8, with every required one present,
+  `specversion` 1.0, `datacontenttype` (if given) application/json, ids as lower-case hyphenated
+  UUIDs, `streamversion` a decimal integer from 1 to 2^53-1 without leading zeros or signs, and
+  `time` a valid RFC 3339 UTC time in pydantic's own JSON layout (`...:SSZ` or `...:SS.ffffffZ`
+  with a non-zero fraction): each is then what pydantic would give back unchanged;
+- a value that is a JSON object without `\\u` escapes or characters outside the Basic
+  Multilingual Plane (so code-point order of keys is UTF-16 order, as RFC 8785 sorts), without
+  fractions, exponents or NaN/Infinity, and without integers beyond ±(2^53-1).
+
+For such input `json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":"))` is the
+RFC 8785 form: the same string escapes (the two-letter ones, `\\u00xx` in lower case for other
+control characters, nothing else escaped), keys sorted the same way, integers as decimal digits.
+tests/unit/oversight/test_oversight_fastleaf.py checks byte equality on varied inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from dhr_oversight.ledger import MAX_SAFE_INTEGER
+
+_HEADER_PREFIX = "ce_"
+_REQUIRED = frozenset(("id", "source", "type", "subject", "time", "specversion", "stream",
+                       "streamversion", "correlationid", "actor"))
+_KNOWN = _REQUIRED | {"datacontenttype", "causationid", "traceparent"}
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+                   r"(?:\.(?!000000)[0-9]{6})?Z\Z")
+_VERSION = re.compile(r"[1-9][0-9]{0,15}\Z")
+_OUTSIDE_BMP = re.compile(rb"[\xf0-\xff]")
+
+
+class _Decline(Exception):
+    """The fast path cannot vouch for this record."""
+
+
+def _decline(_: str) -> object:
+    raise _Decline
+
+
+def _safe_int(text: str) -> int:
+    number = int(text)
+    if -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER:
+        return number
+    raise _Decline
+
+
+_decode = json.JSONDecoder(parse_float=_decline, parse_int=_safe_int,
+                           parse_constant=_decline).decode
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True,
+                           allow_nan=False).encode
+
+
+def fast_leaf(headers: Sequence[tuple[str, bytes]], value: bytes
+              ) -> tuple[dict[str, Any], bytes, datetime] | None:
+    """(the event's CloudEvents JSON form, its leaf data, its time), or None to take the
+    reference path."""
+    event: dict[str, Any] = {}
+    try:
+        for name, raw in headers:
+            if name.startswith(_HEADER_PREFIX):
+                event[name[3:]] = raw.decode()
+        if (event.keys() - _KNOWN or not _REQUIRED <= event.keys()
+                or event["specversion"] != "1.0"
+                or event.setdefault("datacontenttype", "application/json") != "application/json"):
+            return None
+        moment = event["time"]
+        version = event["streamversion"]
+        causation = event.get("causationid")
+        if not (_UUID.match(event["id"]) and _UUID.match(event["correlationid"])
+                and (causation is None or _UUID.match(causation))
+                and _VERSION.match(version) and _TIME.match(moment)):
+            return None
+        number = int(version)
+        if number > MAX_SAFE_INTEGER:
+            return None
+        event["streamversion"] = number
+        time = datetime.fromisoformat(moment)
+        if b"\\u" in value or (not value.isascii() and _OUTSIDE_BMP.search(value)):
+            return None
+        data = _decode(value.decode())
+        if type(data) is not dict:
+            return None
+        event["data"] = data
+        return event, _encode(event).encode(), time
+    except (_Decline, ValueError, TypeError, AttributeError, RecursionError):
+        return None
