@@ -136,18 +136,19 @@ class LibraryFilter:
         return " AND ".join(conditions)
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """A value as JSON shows it: ids and dates as strings."""
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list):
-        return [_json_ready(item) for item in value]
+        return [json_ready(item) for item in value]
     return value
 
 
 def _recommendation(row: asyncpg.Record) -> dict[str, Any]:
-    return {key: _json_ready(value) for key, value in row.items()}
+    return {key: json_ready(value) for key, value in row.items()}
 
 
 def _snippet(headline: str | None) -> str | None:

@@ -87,7 +87,7 @@ def build_library_router(runtime: ServiceRuntime, clock: Callable[[], datetime])
                                               themes=theme or (),
                                               addressee_types=addressee_type or ())
         return {"threshold": threshold,
-                "items": [{key: library._json_ready(value) for key, value in row.items()}
+                "items": [{key: library.json_ready(value) for key, value in row.items()}
                           for row in rows]}
 
     @router.get("/recommendations/{recommendation_id}/similar",
@@ -159,8 +159,8 @@ def _filters_of(criteria: library.LibraryFilter) -> dict[str, Any]:
     return {"q": criteria.text, "theme": list(criteria.themes),
             "addressee_type": list(criteria.addressee_types), "level": list(criteria.levels),
             "status": list(criteria.statuses), "area": list(criteria.areas),
-            "from": library._json_ready(criteria.issued_from),
-            "to": library._json_ready(criteria.issued_to)}
+            "from": library.json_ready(criteria.issued_from),
+            "to": library.json_ready(criteria.issued_to)}
 
 
 def _slug(text: str) -> str:
