@@ -6,7 +6,8 @@ RFC 8785 canonical JSON in pure Python), for every record it accepts, about ten 
 accepts only what it can vouch for and returns None for anything else, so that the caller takes
 the reference path, which also decides what is not a CloudEvent. What it accepts:
 
-- `ce_*` headers naming only envelope attributes, in UTF-8, with every required one present,
+- `ce_*` headers naming only envelope attributes, in UTF-8 without characters that JSON escapes
+  (quotes, backslashes, control characters), with every required one present,
   `specversion` 1.0, `datacontenttype` (if given) application/json, ids as lower-case hyphenated
   UUIDs, `streamversion` a decimal integer from 1 to 2^53-1 without leading zeros or signs, and
   `time` a valid RFC 3339 UTC time in pydantic's own JSON layout (`...:SSZ` or `...:SS.ffffffZ`
@@ -31,14 +32,14 @@ from typing import Any
 
 from dhr_oversight.ledger import MAX_SAFE_INTEGER
 
-_HEADER_PREFIX = "ce_"
 _REQUIRED = frozenset(("id", "source", "type", "subject", "time", "specversion", "stream",
                        "streamversion", "correlationid", "actor"))
 _KNOWN = _REQUIRED | {"datacontenttype", "causationid", "traceparent"}
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
-_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
-                   r"(?:\.(?!000000)[0-9]{6})?Z\Z")
-_VERSION = re.compile(r"[1-9][0-9]{0,15}\Z")
+_UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_TIME = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+                   rb"(?:\.(?!000000)[0-9]{6})?Z\Z")
+_VERSION = re.compile(rb"[1-9][0-9]{0,15}\Z")
+_ESCAPED = re.compile(rb'[\x00-\x1f"\\]')  # what a JSON string escapes (RFC 8785 and json.dumps)
 _OUTSIDE_BMP = re.compile(rb"[\xf0-\xff]")
 
 
@@ -62,38 +63,59 @@ _decode = json.JSONDecoder(parse_float=_decline, parse_int=_safe_int,
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True,
                            allow_nan=False).encode
 
+FastLeaf = tuple[str, str, str, dict[str, Any], bytes, datetime]
 
-def fast_leaf(headers: Sequence[tuple[str, bytes]], value: bytes
-              ) -> tuple[dict[str, Any], bytes, datetime] | None:
-    """(the event's CloudEvents JSON form, its leaf data, its time), or None to take the
-    reference path."""
-    event: dict[str, Any] = {}
+
+def fast_leaf(headers: Sequence[tuple[str, bytes]], value: bytes) -> FastLeaf | None:
+    """(event id, subject, type, data, leaf data, time), or None to take the reference path.
+
+    The attributes go into the leaf data as their header bytes: once none holds a character that
+    JSON escapes and all are UTF-8, `"` + bytes + `"` is the JSON string of each. The keys of the
+    CloudEvent JSON form are fixed ASCII names, written here in their sorted order.
+    """
+    attributes: dict[str, bytes] = {}
     try:
         for name, raw in headers:
-            if name.startswith(_HEADER_PREFIX):
-                event[name[3:]] = raw.decode()
-        if (event.keys() - _KNOWN or not _REQUIRED <= event.keys()
-                or event["specversion"] != "1.0"
-                or event.setdefault("datacontenttype", "application/json") != "application/json"):
+            if name[:3] == "ce_":
+                attributes[name[3:]] = raw
+        names = attributes.keys()
+        if (names - _KNOWN or not names >= _REQUIRED or attributes["specversion"] != b"1.0"
+                or attributes.pop("datacontenttype", b"application/json") != b"application/json"):
             return None
-        moment = event["time"]
-        version = event["streamversion"]
-        causation = event.get("causationid")
-        if not (_UUID.match(event["id"]) and _UUID.match(event["correlationid"])
+        # One check and one UTF-8 decoding for all: DEL (ASCII) ends any multi-byte sequence,
+        # so the joined bytes are UTF-8 exactly when each value is.
+        joined = b"\x7f".join(attributes.values())
+        if _ESCAPED.search(joined):
+            return None
+        joined.decode()
+        event_id, version, moment = attributes["id"], attributes["streamversion"], attributes["time"]
+        causation, trace = attributes.get("causationid"), attributes.get("traceparent")
+        if not (_UUID.match(event_id) and _UUID.match(attributes["correlationid"])
                 and (causation is None or _UUID.match(causation))
-                and _VERSION.match(version) and _TIME.match(moment)):
+                and _VERSION.match(version) and int(version) <= MAX_SAFE_INTEGER
+                and _TIME.match(moment)):
             return None
-        number = int(version)
-        if number > MAX_SAFE_INTEGER:
-            return None
-        event["streamversion"] = number
-        time = datetime.fromisoformat(moment)
+        time = datetime.fromisoformat(moment.decode())
         if b"\\u" in value or (not value.isascii() and _OUTSIDE_BMP.search(value)):
             return None
         data = _decode(value.decode())
         if type(data) is not dict:
             return None
-        event["data"] = data
-        return event, _encode(event).encode(), time
+        leaf = b"".join((
+            b'{"actor":"', attributes["actor"],
+            b'","causationid":"' + causation if causation is not None else b"",
+            b'","correlationid":"', attributes["correlationid"],
+            b'","data":', _encode(data).encode(),
+            b',"datacontenttype":"application/json","id":"', event_id,
+            b'","source":"', attributes["source"],
+            b'","specversion":"1.0","stream":"', attributes["stream"],
+            b'","streamversion":', version,
+            b',"subject":"', attributes["subject"],
+            b'","time":"', moment,
+            b'","traceparent":"' + trace if trace is not None else b"",
+            b'","type":"', attributes["type"], b'"}',
+        ))
+        return (event_id.decode(), attributes["subject"].decode(), attributes["type"].decode(),
+                data, leaf, time)
     except (_Decline, ValueError, TypeError, AttributeError, RecursionError):
         return None

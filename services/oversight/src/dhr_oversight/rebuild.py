@@ -6,26 +6,35 @@ its record's (topic, partition, offset). The rebuild re-reads every topic, re-de
 bytes from its record, puts the entries back in the recorded order, and then appends the events
 the ledger did not have yet in a fixed order (event time, topic, partition, offset). Every entry
 must hash as before and every stored checkpoint must still match its root, or nothing changes.
+
+For speed (a million events in well under a minute): worker processes read the partitions and
+derive the entries (dhr_oversight.rebuild_reader), the rows go in with one binary COPY, the
+ledger's indexes and unique constraints are dropped for the load and rebuilt after it in the same
+transaction, and the tree is built in a thread while PostgreSQL loads.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import struct
 import sys
+import tempfile
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TextIO
-from uuid import UUID
 
 from dhr_oversight import storage
 from dhr_oversight.config import OversightSettings
-from dhr_oversight.history import scan_topics
 from dhr_oversight.ledger import MerkleTree
-from dhr_oversight.storage import LedgerEntry
+from dhr_oversight.rebuild_reader import Found, ShareResult, Spills, read_all
 from dhr_platform.database import Connection, create_pool, migrate, platform_migrations
 from dhr_platform.progress import ProgressBar
 
 SCHEMA = "oversight"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WORKERS = min(4, os.cpu_count() or 1)
 
 
 class RebuildError(Exception):
@@ -45,55 +54,58 @@ class RebuildResult:
 
 
 async def read_entries(settings: OversightSettings, result: RebuildResult,
-                       progress: TextIO | None) -> dict[tuple[str, int, int], LedgerEntry]:
-    """Every CloudEvent on the ledger's topics, by its coordinates."""
-    entries: dict[tuple[str, int, int], LedgerEntry] = {}
+                       progress: TextIO | None, spill_dir: Path,
+                       workers: int = WORKERS) -> list[ShareResult]:
+    """Every CloudEvent on the ledger's topics, read by `workers` processes into `spill_dir`."""
     bar: ProgressBar | None = None
 
     def start_bar(total: int) -> None:
         nonlocal bar
         bar = ProgressBar(total, "records", stream=progress or sys.stderr)
 
-    async for record in scan_topics(settings.kafka_bootstrap, settings.oversight_topics,
-                                    on_total=start_bar):
-        result.records += 1
-        if bar is not None:
-            bar.advance()
-        try:
-            entry = storage.entry_from_record(record.topic, record.partition, record.offset,
-                                              list(record.headers), record.value or b"")
-        except ValueError:
-            result.not_cloudevents += 1  # the live consumer dead-letters these: never appended
-            continue
-        entries[entry.coordinates] = entry
+    def advance(done: int) -> None:
+        if bar is not None and done > bar.done:
+            bar.advance(done - bar.done)
+
+    shares = await read_all(settings.kafka_bootstrap, settings.oversight_topics, spill_dir,
+                            workers, start_bar, advance)
+    for share in shares:
+        result.records += share.records
+        result.not_cloudevents += share.not_cloudevents  # dead-lettered live: never appended
     if bar is not None:
+        advance(result.records)
         bar.close()
-    return entries
+    return shares
 
 
-def order_entries(recorded: list[storage.RecordedPosition],
-                  found: dict[tuple[str, int, int], LedgerEntry], topics: tuple[str, ...],
-                  result: RebuildResult) -> list[LedgerEntry]:
+def order_entries(recorded: Sequence[storage.RecordedPosition], shares: list[ShareResult],
+                  topics: tuple[str, ...], result: RebuildResult) -> list[Found]:
     """The recorded entries in ledger order, then the new ones in the fixed order."""
-    ordered: list[LedgerEntry] = []
-    event_ids: set[UUID] = set()
-    for position in recorded:
-        entry = found.pop(position.coordinates, None)
-        where = "{}/{}@{}".format(*position.coordinates)
-        if entry is None:
-            result.problems.append(f"ledger index {position.index}: record {where} is no longer "
-                                   "on Kafka (or is not a CloudEvent any more)")
-            continue
-        if entry.leaf_hash != position.leaf_hash:
-            result.problems.append(f"ledger index {position.index}: record {where} now hashes "
-                                   "differently from what the ledger recorded")
-            continue
-        ordered.append(entry)
-        event_ids.add(entry.event_id)
+    ordered: list[Found] = []
+    event_ids: set[str] = set()
+    rank = {topic: number for number, topic in enumerate(topics)}
+    found = [entry for share in shares for entry in share.found]
+    if recorded:
+        by_coordinates = {(e.topic_rank, e.partition, e.offset): e for e in found}
+        for position in recorded:
+            topic, partition, offset = position.coordinates
+            entry = by_coordinates.pop((rank.get(topic, -1), partition, offset), None)
+            where = f"{topic}/{partition}@{offset}"
+            if entry is None:
+                result.problems.append(f"ledger index {position.index}: record {where} is no "
+                                       "longer on Kafka (or is not a CloudEvent any more)")
+                continue
+            if entry.leaf_hash != position.leaf_hash:
+                result.problems.append(f"ledger index {position.index}: record {where} now "
+                                       "hashes differently from what the ledger recorded")
+                continue
+            ordered.append(entry)
+            event_ids.add(entry.event_id)
+        found = list(by_coordinates.values())
     result.kept_in_recorded_order = len(ordered)
-    topic_rank = {topic: rank for rank, topic in enumerate(topics)}
-    for entry in sorted(found.values(), key=lambda e: (
-            e.time or _EPOCH, topic_rank.get(e.topic, len(topics)), e.partition, e.offset)):
+    # Found sorts by (event time, topic rank, partition, offset): the fixed order of new entries.
+    found.sort()
+    for entry in found:
         if entry.event_id in event_ids:
             result.duplicates += 1  # published twice: the first copy is the ledger's
             continue
@@ -103,28 +115,36 @@ def order_entries(recorded: list[storage.RecordedPosition],
     return ordered
 
 
-async def rebuild_ledger(settings: OversightSettings, progress: TextIO | None = None
-                         ) -> RebuildResult:
+async def rebuild_ledger(settings: OversightSettings, progress: TextIO | None = None,
+                         workers: int = WORKERS) -> RebuildResult:
     """Rebuild the ledger and the review areas from the topics, in one transaction."""
     result = RebuildResult()
     pool = await create_pool(settings.database_url, SCHEMA)
     try:
         await migrate(pool, SCHEMA, [platform_migrations(), storage.MIGRATIONS])
-        async with pool.acquire() as connection, connection.transaction():
-            # Appenders wait until the rebuilt ledger has committed (run it with the service
-            # stopped all the same: its in-memory tree is not rebuilt here).
-            await connection.execute("SELECT pg_advisory_xact_lock($1)", storage.APPEND_LOCK)
-            recorded = await storage.recorded_positions(connection)
-            found = await read_entries(settings, result, progress)
-            entries = order_entries(recorded, found, settings.oversight_topics, result)
-            if result.problems:
-                raise RebuildError("; ".join(result.problems[:20]))
-            tree = MerkleTree.from_leaf_hashes(entry.leaf_hash for entry in entries)
-            for checkpoint in await storage.all_checkpoints(connection):
-                if checkpoint.size > tree.size or tree.root(checkpoint.size) != checkpoint.root:
-                    raise RebuildError(f"the rebuilt ledger does not match the signed checkpoint "
-                                       f"of size {checkpoint.size}")
-            await _write(connection, entries, recorded)
+        with tempfile.TemporaryDirectory(prefix="dhr-rebuild-") as spill_dir:
+            async with pool.acquire() as connection, connection.transaction():
+                # Appenders wait until the rebuilt ledger has committed (run it with the service
+                # stopped all the same: its in-memory tree is not rebuilt here).
+                await connection.execute("SELECT pg_advisory_xact_lock($1)", storage.APPEND_LOCK)
+                recorded = await storage.recorded_positions(connection)
+                shares = await read_entries(settings, result, progress, Path(spill_dir), workers)
+                entries = order_entries(recorded, shares, settings.oversight_topics, result)
+                del shares
+                if result.problems:
+                    raise RebuildError("; ".join(result.problems[:20]))
+                building = asyncio.ensure_future(asyncio.to_thread(
+                    MerkleTree.from_leaf_hashes, [entry.leaf_hash for entry in entries]))
+                spills = Spills(Path(spill_dir), 1 + max((e.spill for e in entries), default=0))
+                try:
+                    await _write(connection, entries, recorded, spills)
+                finally:
+                    spills.close()
+                    tree = await building
+                for checkpoint in await storage.all_checkpoints(connection):
+                    if checkpoint.size > tree.size or tree.root(checkpoint.size) != checkpoint.root:
+                        raise RebuildError(f"the rebuilt ledger does not match the signed "
+                                           f"checkpoint of size {checkpoint.size}")
         result.entries = len(entries)
         result.root = tree.root()
         return result
@@ -132,16 +152,68 @@ async def rebuild_ledger(settings: OversightSettings, progress: TextIO | None = 
         await pool.close()
 
 
-async def _write(connection: Connection, entries: list[LedgerEntry],
-                 recorded: list[storage.RecordedPosition]) -> None:
-    now = datetime.now(UTC)
-    recorded_at = {position.coordinates: position.recorded_at for position in recorded}
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_ROW_START = struct.Struct(">hiq")  # field count, then the index (bigint)
+_TIMESTAMP = struct.Struct(">iq")
+_POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _timestamp_field(moment: datetime) -> bytes:
+    return _TIMESTAMP.pack(8, (moment - _POSTGRES_EPOCH) // _MICROSECOND)
+
+
+async def _binary_rows(entries: list[Found], recorded: Sequence[storage.RecordedPosition],
+                       spills: Spills) -> AsyncIterator[bytes]:
+    """The ledger rows in PostgreSQL's binary COPY format: index, the spilled fields, and the
+    recording time (kept for recorded entries, which come first in recorded order)."""
+    fields = len(storage.LEDGER_COLUMNS)
+    now = _timestamp_field(datetime.now(UTC))
+    row = spills.row
+    start = _ROW_START.pack
+    chunk: list[bytes] = [_COPY_HEADER]
+    size = 0
+    for index, entry in enumerate(entries):
+        spilled = row(entry)
+        chunk.append(start(fields, 8, index))
+        chunk.append(spilled)
+        chunk.append(_timestamp_field(recorded[index].recorded_at) if index < len(recorded)
+                     else now)
+        size += len(spilled)
+        if size >= 4 << 20:
+            yield b"".join(chunk)
+            chunk, size = [], 0
+            await asyncio.sleep(0)  # let the tree's thread and the socket move on
+    chunk.append(_COPY_TRAILER)
+    yield b"".join(chunk)
+
+
+async def _write(connection: Connection, entries: list[Found],
+                 recorded: Sequence[storage.RecordedPosition], spills: Spills) -> None:
     await connection.execute("TRUNCATE ledger, review_areas")
-    await connection.copy_records_to_table(
-        "ledger", schema_name=SCHEMA, columns=storage.LEDGER_COLUMNS,
-        records=[(index, e.event_id, e.topic, e.partition, e.offset, e.review_id, e.type,
-                  e.leaf_data, e.leaf_hash, recorded_at.get(e.coordinates, now))
-                 for index, e in enumerate(entries)])
+    # Loading first and building each index once, by sorting, is several times faster than
+    # maintaining five indexes row by row; the definitions come back exactly as they were.
+    await connection.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    constraints = await connection.fetch(
+        "SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint"
+        " WHERE conrelid = 'ledger'::regclass AND contype IN ('p', 'u') ORDER BY conname")
+    indexes = await connection.fetch(
+        "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE i.indrelid = 'ledger'::regclass AND NOT EXISTS"
+        " (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) ORDER BY c.relname")
+    for constraint in constraints:
+        await connection.execute(f"ALTER TABLE ledger DROP CONSTRAINT {_name(constraint['name'])}")
+    for index in indexes:
+        await connection.execute(f"DROP INDEX {_name(index['name'])}")
+    await connection.copy_to_table("ledger", schema_name=SCHEMA, columns=storage.LEDGER_COLUMNS,
+                                   format="binary", source=_binary_rows(entries, recorded, spills))
+    for constraint in constraints:
+        await connection.execute(f"ALTER TABLE ledger ADD CONSTRAINT {_name(constraint['name'])}"
+                                 f" {constraint['definition']}")
+    for index in indexes:
+        await connection.execute(index["definition"])
     areas: dict[str, str] = {}
     for entry in entries:  # the first notification of a review names its area, as when live
         if entry.csp_area is not None:
@@ -149,3 +221,7 @@ async def _write(connection: Connection, entries: list[LedgerEntry],
     await connection.copy_records_to_table(
         "review_areas", schema_name=SCHEMA, columns=("review_id", "csp_area"),
         records=list(areas.items()))
+
+
+def _name(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'

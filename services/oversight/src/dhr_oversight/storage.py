@@ -13,6 +13,7 @@ from uuid import UUID
 
 from dhr_contracts.commissioning import NotificationReceived
 from dhr_contracts.envelope import Envelope
+from dhr_oversight.fastleaf import fast_leaf
 from dhr_oversight.ledger import event_leaf_data, leaf_hash
 from dhr_platform.database import Connection, MigrationSource
 
@@ -53,22 +54,40 @@ def envelope_json(envelope: Envelope) -> dict[str, Any]:
     return envelope.model_dump(mode="json", exclude_none=True)
 
 
+RecordLeaf = tuple[str, str, str, bytes, str | None, datetime]
+
+
+def record_leaf(headers: Sequence[tuple[str, bytes]], value: bytes) -> RecordLeaf:
+    """(event id, review id, type, leaf data, CSP area, time) of one Kafka record (binary
+    CloudEvent); ValueError when it is none.
+
+    The live consumer (through `entry_from_record`) and `dhr rebuild` both derive the leaf data
+    here, so they hash the same bytes: by the fast path when it vouches for the record (see
+    dhr_oversight.fastleaf), otherwise by the reference path (pydantic, then RFC 8785).
+    """
+    fast = fast_leaf(headers, value)
+    if fast is not None:
+        event_id, review_id, event_type, payload, data, time = fast
+    else:
+        envelope = Envelope.from_kafka(list(headers), value)
+        data = event_leaf_data(envelope_json(envelope))
+        event_id, review_id, event_type, payload, time = (
+            str(envelope.id), envelope.subject, envelope.type, envelope.data, envelope.time)
+    area = None
+    if event_type == NotificationReceived.event_type:
+        raw_area = payload.get("csp_area")
+        area = raw_area if isinstance(raw_area, str) and raw_area else None
+    return event_id, review_id, event_type, data, area, time
+
+
 def entry_from_record(topic: str, partition: int, offset: int,
                       headers: Sequence[tuple[str, bytes]], value: bytes) -> LedgerEntry:
-    """The ledger entry of one Kafka record (binary CloudEvent); ValueError when it is none.
-
-    The live consumer and `dhr rebuild` both go through here, so they hash the same bytes.
-    """
-    envelope = Envelope.from_kafka(list(headers), value)
-    data = event_leaf_data(envelope_json(envelope))
-    area = None
-    if envelope.type == NotificationReceived.event_type:
-        raw_area = envelope.data.get("csp_area")
-        area = raw_area if isinstance(raw_area, str) and raw_area else None
+    """The ledger entry of one Kafka record (binary CloudEvent); ValueError when it is none."""
+    event_id, review_id, event_type, data, area, time = record_leaf(headers, value)
     return LedgerEntry(
-        event_id=envelope.id, topic=topic, partition=partition, offset=offset,
-        review_id=envelope.subject, type=envelope.type, leaf_data=data,
-        leaf_hash=leaf_hash(data), csp_area=area, time=envelope.time,
+        event_id=UUID(event_id), topic=topic, partition=partition, offset=offset,
+        review_id=review_id, type=event_type, leaf_data=data, leaf_hash=leaf_hash(data),
+        csp_area=area, time=time,
     )
 
 
@@ -174,7 +193,7 @@ async def entries_of_types(connection: Connection, types: Iterable[str],
     return [_stored(row) for row in rows]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RecordedPosition:
     """Where a ledger entry came from, and what it hashed: the ledger order, for rebuilds."""
 
@@ -189,8 +208,8 @@ async def recorded_positions(connection: Connection) -> list[RecordedPosition]:
     rows = await connection.fetch(
         'SELECT index, topic, partition, "offset", leaf_hash, recorded_at FROM ledger'
         " ORDER BY index")
-    return [RecordedPosition(r["index"], (r["topic"], r["partition"], r["offset"]),
-                             bytes(r["leaf_hash"]), r["recorded_at"]) for r in rows]
+    return [RecordedPosition(index, (topic, partition, offset), bytes(digest), recorded_at)
+            for index, topic, partition, offset, digest, recorded_at in rows]
 
 
 # --- checkpoints -----------------------------------------------------------------------------

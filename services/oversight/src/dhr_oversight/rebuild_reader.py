@@ -1,0 +1,275 @@
+"""The reading half of `dhr rebuild`: every record of the ledger's topics turned into its entry,
+by several processes at once.
+
+Reading a record with aiokafka and deriving its leaf data (`storage.record_leaf`, the function
+the live consumer uses) are both CPU-bound Python, so the topics' partitions are shared out among
+worker processes. Each worker reads its partitions from their first offset to the end offset
+taken at the start (plain consumer, no group, large fetches), derives every record's entry and
+writes the entry's ledger row, all but the index and the recording time, in PostgreSQL's binary
+COPY layout to a spill file of its own. What the parent needs to order, check and index the
+entries (`Found`) comes back in small messages; the rows' bytes go to PostgreSQL straight from
+the spill files. So memory holds no envelope or leaf data, only a few numbers and two ids per
+entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import mmap
+import struct
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from dhr_oversight.storage import record_leaf
+
+# Fetch sizes: a partition's whole backlog comes in a few large responses, not thousands of 1 MB ones.
+FETCH_MAX_BYTES = 64 * 1024 * 1024
+PARTITION_FETCH_MAX_BYTES = 16 * 1024 * 1024
+MAX_RECORDS = 20_000
+# Fewer records than this are read in the calling process: starting workers would cost more.
+IN_PROCESS_BELOW = 20_000
+
+
+class Found(NamedTuple):
+    """One CloudEvent read from the topics: its ordering key first, so that tuples sort in the
+    rebuild's fixed order for new entries (event time, topic rank, partition, offset)."""
+
+    time: datetime
+    topic_rank: int
+    partition: int
+    offset: int
+    event_id: str
+    leaf_hash: bytes
+    review_id: str
+    csp_area: str | None
+    spill: int  # which worker's spill file holds the row
+    position: int
+    length: int
+
+
+@dataclass(frozen=True)
+class Share:
+    """The partitions one worker reads: (topic rank, partition, first offset, end offset)."""
+
+    number: int
+    bootstrap: str
+    topics: tuple[str, ...]
+    partitions: tuple[tuple[int, int, int, int], ...]
+    spill_path: str
+
+
+@dataclass
+class ShareResult:
+    found: list[Found]
+    records: int
+    not_cloudevents: int
+
+
+async def partition_ranges(bootstrap: str, topics: Iterable[str]
+                           ) -> list[tuple[int, int, int, int]]:
+    """(topic rank, partition, first offset, end offset) of every partition of `topics`."""
+    wanted = list(dict.fromkeys(topics))
+    # Subscribed without a group, a consumer is given every partition of its topics.
+    consumer = AIOKafkaConsumer(*wanted, bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False, isolation_level="read_committed",
+                                client_id="dhr-oversight-rebuild")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, partition) for topic in wanted
+                      for partition in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return []
+        beginning = await consumer.beginning_offsets(partitions)
+        end = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    rank = {topic: number for number, topic in enumerate(wanted)}
+    return [(rank[tp.topic], tp.partition, beginning[tp], end[tp]) for tp in partitions]
+
+
+def share_out(ranges: list[tuple[int, int, int, int]], workers: int
+              ) -> list[list[tuple[int, int, int, int]]]:
+    """The partitions in `workers` groups of about equal record counts (largest first)."""
+    groups: list[list[tuple[int, int, int, int]]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for part in sorted(ranges, key=lambda r: r[3] - r[2], reverse=True):
+        if part[3] <= part[2]:
+            continue
+        lightest = loads.index(min(loads))
+        groups[lightest].append(part)
+        loads[lightest] += part[3] - part[2]
+    return [group for group in groups if group]
+
+
+_INT4 = struct.Struct(">ii")
+_INT8 = struct.Struct(">iq")
+_LENGTH = struct.Struct(">i")
+
+
+def _text(value: bytes) -> bytes:
+    return _LENGTH.pack(len(value)) + value
+
+
+def encode_row_middle(event_id: str, topic: bytes, partition: int, offset: int, review_id: str,
+                      event_type: str, leaf_data: bytes, leaf_hash: bytes) -> bytes:
+    """The binary COPY fields of a ledger row between `index` and `recorded_at`
+    (storage.LEDGER_COLUMNS order): event_id, topic, partition, offset, review_id, type,
+    leaf_data, leaf_hash."""
+    return b"".join((
+        _LENGTH.pack(16), bytes.fromhex(event_id.replace("-", "")),
+        topic, _INT4.pack(4, partition), _INT8.pack(8, offset),
+        _text(review_id.encode()), _text(event_type.encode()),
+        _text(leaf_data), _LENGTH.pack(32), leaf_hash,
+    ))
+
+
+async def _read_share(share: Share, progress: Any) -> ShareResult:
+    sha256 = hashlib.sha256
+    found: list[Found] = []
+    records = not_cloudevents = 0
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=share.bootstrap, group_id=None, enable_auto_commit=False,
+        isolation_level="read_committed", client_id=f"dhr-oversight-rebuild-{share.number}",
+        fetch_max_bytes=FETCH_MAX_BYTES, max_partition_fetch_bytes=PARTITION_FETCH_MAX_BYTES,
+    )
+    await consumer.start()
+    try:
+        partitions = {TopicPartition(share.topics[rank], partition): (rank, partition, end)
+                      for rank, partition, _, end in share.partitions}
+        consumer.assign(list(partitions))
+        for (_, _, first, _), tp in zip(share.partitions, partitions, strict=True):
+            consumer.seek(tp, first)
+        topic_fields = {tp: _text(tp.topic.encode()) for tp in partitions}
+        remaining = set(partitions)
+        position = 0
+        # A worker process of its own: blocking writes to the spill file hold up nothing else.
+        with open(share.spill_path, "wb", buffering=1 << 20) as spill:  # noqa: ASYNC230
+            while remaining:
+                batch = await consumer.getmany(*remaining, timeout_ms=500,
+                                               max_records=MAX_RECORDS)
+                count = 0
+                for tp, batch_records in batch.items():
+                    rank, partition, end = partitions[tp]
+                    topic_field = topic_fields[tp]
+                    for record in batch_records:
+                        offset = record.offset
+                        if offset >= end:
+                            continue
+                        count += 1
+                        try:
+                            event_id, review_id, event_type, data, area, moment = record_leaf(
+                                record.headers, record.value or b"")
+                        except ValueError:
+                            not_cloudevents += 1  # the live consumer dead-letters these
+                            continue
+                        digest = sha256(b"\x00" + data).digest()
+                        row = encode_row_middle(event_id, topic_field, partition, offset,
+                                                review_id, event_type, data, digest)
+                        spill.write(row)
+                        found.append(Found(moment, rank, partition, offset, event_id, digest,
+                                           review_id, area, share.number, position, len(row)))
+                        position += len(row)
+                records += count
+                with progress.get_lock():
+                    progress.value += count
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= partitions[tp][2]:
+                        remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return ShareResult(found, records, not_cloudevents)
+
+
+class _Counter:
+    """The progress counter of an in-process read (a multiprocessing.Value's interface)."""
+
+    def __init__(self, on_progress: Callable[[int], None]) -> None:
+        self._on_progress = on_progress
+        self._value = 0
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+    @value.setter
+    def value(self, value: int) -> None:
+        self._value = value
+        self._on_progress(value)
+
+    def get_lock(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
+
+_progress: Any = None
+
+
+def _init_worker(progress: Any) -> None:
+    global _progress
+    _progress = progress
+
+
+def read_share(share: Share) -> ShareResult:
+    """Run in a worker process: read one share of the partitions into its spill file."""
+    return asyncio.run(_read_share(share, _progress))
+
+
+async def read_all(bootstrap: str, topics: tuple[str, ...], spill_dir: Path, workers: int,
+                   on_total: Callable[[int], None], on_progress: Callable[[int], None]
+                   ) -> list[ShareResult]:
+    """Read every partition of `topics` with up to `workers` processes."""
+    ranges = await partition_ranges(bootstrap, topics)
+    total = sum(end - first for _, _, first, end in ranges)
+    on_total(total)
+    groups = share_out(ranges, 1 if total < IN_PROCESS_BELOW else max(1, workers))
+    if len(groups) == 1:  # not worth starting processes
+        share = Share(0, bootstrap, topics, tuple(groups[0]), str(spill_dir / "rows-0.bin"))
+        return [await _read_share(share, _Counter(on_progress))]
+    if not groups:
+        return []
+    # Forked, not spawned: spawning re-runs the caller's main module, which a script need not
+    # guard. The child leaves the inherited sockets alone (asyncio knows the loop running in the
+    # parent is not its own) and ends with os._exit, closing nothing of the parent's.
+    context = get_context("fork")
+    progress = context.Value("q", 0)
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(len(groups), mp_context=context, initializer=_init_worker,
+                             initargs=(progress,)) as pool:
+        futures = [loop.run_in_executor(pool, read_share, Share(
+            number, bootstrap, topics, tuple(group), str(spill_dir / f"rows-{number}.bin")))
+            for number, group in enumerate(groups)]
+        done = asyncio.gather(*futures)
+        while not done.done():
+            await asyncio.wait([done], timeout=0.1)
+            on_progress(progress.value)
+        return await done
+
+
+class Spills:
+    """The workers' spill files, mapped for reading rows back by (spill, position, length)."""
+
+    def __init__(self, spill_dir: Path, count: int) -> None:
+        self._files = [open(spill_dir / f"rows-{number}.bin", "rb")  # noqa: SIM115
+                       for number in range(count)]
+        self._maps = [mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if f.seek(0, 2) else None
+                      for f in self._files]
+
+    def row(self, entry: Found) -> bytes:
+        mapped = self._maps[entry.spill]
+        assert mapped is not None
+        return mapped[entry.position:entry.position + entry.length]
+
+    def close(self) -> None:
+        for m in self._maps:
+            if m is not None:
+                m.close()
+        for f in self._files:
+            f.close()
