@@ -25,7 +25,9 @@ from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_ledger_rebuild import bench_ledger_rebuild
 from bench.bench_library import bench_library
+from bench.bench_verify import bench_verify
 from dhr_commissioning.__main__ import build_app, build_runtime
 from dhr_commissioning.config import CommissioningSettings
 from dhr_local.kafka import LocalKafka
@@ -188,9 +190,10 @@ async def main(bootstrap: str, database_url: str) -> None:
     await bench_relay(database_url, bootstrap)
     await bench_http(database_url, bootstrap)
     await bench_library(database_url)
+    await bench_ledger_rebuild(bootstrap, database_url)
 
 
 if __name__ == "__main__":
     with infrastructure() as (kafka_bootstrap, postgres_url):
         asyncio.run(main(kafka_bootstrap, postgres_url))
-    __import__("bench_verify").bench_verify()  # the oversight bundle verifier: no infrastructure
+    bench_verify()  # the oversight bundle verifier needs no servers
