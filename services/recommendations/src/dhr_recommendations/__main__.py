@@ -29,7 +29,10 @@ from dhr_recommendations.consumers import (
 from dhr_recommendations.projections import RecommendationsProjection
 
 # --- the national library (library.py, library_api.py, migration 0002) ---------------------
-from dhr_recommendations.library import LibraryProjection  # isort: skip
+from dhr_recommendations.library import (  # isort: skip
+    DEFAULT_SIMILARITY_THRESHOLD,
+    LibraryProjection,
+)
 from dhr_recommendations.library_api import build_library_router  # isort: skip
 # ---------------------------------------------------------------------------------------------
 
@@ -43,10 +46,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def projections() -> list[InlineProjection]:
+def projections(similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD
+                ) -> list[InlineProjection]:
     # Order matters: the library links a new recommendation using the row that
     # RecommendationsProjection has just written in the same transaction.
-    return [RecommendationsProjection(), LibraryProjection()]
+    return [RecommendationsProjection(),
+            LibraryProjection(similarity_threshold=similarity_threshold)]
 
 
 def build_runtime(settings: RecommendationsSettings, clock: Clock = utc_now) -> ServiceRuntime:
@@ -60,7 +65,7 @@ def build_runtime(settings: RecommendationsSettings, clock: Clock = utc_now) -> 
         name="recommendations",
         topic=RECOMMENDATIONS_EVENTS,
         migrations=[MIGRATIONS],
-        projections=projections(),
+        projections=projections(settings.library_similarity_threshold),
         subscriptions=[
             Subscription(PANEL_EVENTS, FROM_PANEL, lambda runtime: panel_effect(api(runtime))),
             Subscription(COMMISSIONING_EVENTS, FROM_COMMISSIONING,
@@ -83,7 +88,9 @@ def build_app(settings: RecommendationsSettings, clock: Clock = utc_now,
         "status, correspondence, overdue deadlines and escalation, re-verification, and the "
         "national library.",
         routers=[build_router(RecommendationsApi(runtime, settings, clock)),
-                 build_library_router(runtime, clock)],
+                 build_library_router(
+                     runtime, clock,
+                     similarity_threshold=settings.library_similarity_threshold)],
         error_statuses=ERROR_STATUSES,
     )
 

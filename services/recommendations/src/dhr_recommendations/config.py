@@ -1,4 +1,5 @@
-"""Recommendations settings: the platform's plus the deadline policies and the watcher's period."""
+"""Recommendations settings: the platform's plus the deadline policies, the watcher's period and
+the library's recurrence threshold."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pydantic import Field
 from dhr_contracts.recommendations import AddresseeType
 from dhr_platform.settings import PlatformSettings
 from dhr_recommendations.deadlines import DEFAULT_RESPONSE_DUE_DAYS, DEFAULT_REVERIFICATION_MONTHS
+from dhr_recommendations.library import DEFAULT_SIMILARITY_THRESHOLD
 
 
 class RecommendationsSettings(PlatformSettings):
@@ -29,3 +31,8 @@ class RecommendationsSettings(PlatformSettings):
         default=300.0, gt=0,
         description="How often the watcher looks for overdue responses and actions "
         "(DHR_RECOMMENDATIONS_DEADLINE_CHECK_SECONDS).")
+    library_similarity_threshold: float = Field(
+        default=DEFAULT_SIMILARITY_THRESHOLD, gt=0, le=1,
+        description="Trigram similarity from which a new recommendation is linked to an earlier "
+        "one as a recurrence, and the default of /library/similar "
+        "(DHR_LIBRARY_SIMILARITY_THRESHOLD).")

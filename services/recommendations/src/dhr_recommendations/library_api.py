@@ -44,8 +44,12 @@ IssuedTo = Annotated[date | None, Query(alias="to", description="Issued on or be
 _ROWS_PER_CHUNK = 200
 
 
-def build_library_router(runtime: ServiceRuntime, clock: Callable[[], datetime]) -> APIRouter:
-    """The library's routes; the pool is looked up per request (routes exist before it does)."""
+def build_library_router(
+    runtime: ServiceRuntime, clock: Callable[[], datetime], *,
+    similarity_threshold: float = library.DEFAULT_SIMILARITY_THRESHOLD,
+) -> APIRouter:
+    """The library's routes; the pool is looked up per request (routes exist before it does).
+    `similarity_threshold` is /library/similar's default, the one recurrence links use."""
     router = APIRouter(prefix="/library", tags=["library"])
 
     def pool() -> asyncpg.Pool:
@@ -79,9 +83,13 @@ def build_library_router(runtime: ServiceRuntime, clock: Callable[[], datetime])
     async def similar_to_text(
         text: Annotated[str, Query(min_length=1, max_length=5000)],
         theme: Themes = None, addressee_type: AddresseeTypes = None,
-        threshold: Annotated[float, Query(gt=0, le=1)] = library.DEFAULT_SIMILARITY_THRESHOLD,
+        threshold: Annotated[float | None, Query(
+            gt=0, le=1, description="Trigram similarity from which a text counts as alike; "
+            "by default the service's recurrence threshold.")] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = library.DEFAULT_MAX_LINKS,
     ) -> dict[str, Any]:
+        if threshold is None:
+            threshold = similarity_threshold
         async with pool().acquire() as connection, connection.transaction(readonly=True):
             rows = await library.find_similar(connection, text, threshold=threshold, limit=limit,
                                               themes=theme or (),
