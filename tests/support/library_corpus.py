@@ -1,6 +1,17 @@
-"""A realistic, reproducible corpus of recommendations for the national library's tests and
-benchmark: reviews of several recommendations each, across CSP areas, years, themes and
-addressee types, written from templates, plus texts planted with known matches.
+"""A reproducible corpus of recommendations for the national library's tests and benchmark:
+reviews of several recommendations each, across CSP areas, years, themes and addressee types,
+plus texts planted with known matches. Two styles of generated text:
+
+- "realistic" (the default): each text combines a theme's action, reworded word by word from
+  banks of synonyms, with the review's own particulars (a named local procedure, team or place,
+  a percentage or number of days, a dated deadline, one of many contexts and measures). About
+  one in ten belongs to a cluster of genuine recurrence: the same recommendation made again by
+  other reviews, to the same type of addressee under the same theme, lightly reworded; clusters
+  hold from a handful to a few dozen. Apart from its cluster, a text is rarely 0.5 similar to
+  another (as across real reviews).
+- "templates": every text is one of 8 actions x 12 contexts x 8 measures x 6 deadlines per
+  theme with only the owner's name varying, so each is at least 0.5 similar to hundreds of
+  others: the worst case for the recurrence lookup.
 
 The background vocabulary never contains the planted search words (checked when generating), so
 a full-text query for one of them finds exactly the planted recommendations.
@@ -316,9 +327,16 @@ def _background(rng: random.Random, review_id: uuid.UUID, number: int, area: str
         addressees=addressees)
 
 
-def background(count: int, seed: int = 2026) -> list[Recommendation]:
-    """`count` generated recommendations in reviews of 3 to 10, issued 2012 to 2025."""
+CORPUS_STYLES = ("realistic", "templates")
+
+
+def background(count: int, seed: int = 2026, style: str = "realistic") -> list[Recommendation]:
+    """`count` generated recommendations in reviews of 3 to 10, issued 2012 to 2025, in one of
+    the CORPUS_STYLES."""
+    if style not in CORPUS_STYLES:
+        raise ValueError(f"unknown corpus style {style!r}")
     rng = random.Random(seed)
+    generate = _background if style == "templates" else _Realistic(rng, count).generate
     recommendations: list[Recommendation] = []
     while len(recommendations) < count:
         review_id = uuid.UUID(int=rng.getrandbits(128), version=4)
@@ -326,10 +344,259 @@ def background(count: int, seed: int = 2026) -> list[Recommendation]:
         issued_on = date(2012, 1, 1) + timedelta(days=rng.randrange(14 * 365))
         for number in range(1, rng.randint(3, 10) + 1):
             level = rng.choices(("local", "regional", "national"), (80, 12, 8))[0]
-            recommendations.append(_background(rng, review_id, number, area, issued_on, level))
+            recommendations.append(generate(rng, review_id, number, area, issued_on, level))
             if len(recommendations) == count:
                 break
     return recommendations
+
+
+# --- the realistic style ------------------------------------------------------------------------
+
+# Interchangeable wordings: each occurrence of a key is replaced by one of its alternatives.
+_SYNONYMS = {
+    "ensure": ["ensure", "make sure", "satisfy itself", "confirm"],
+    "staff": ["staff", "practitioners", "officers", "employees", "workers", "colleagues"],
+    "frontline": ["frontline", "front-line", "operational", "duty", "public-facing"],
+    "victims": ["victims", "survivors", "people experiencing abuse", "those harmed"],
+    "victim": ["victim", "survivor", "person experiencing abuse", "adult at risk"],
+    "perpetrator": ["perpetrator", "abuser", "person causing harm", "alleged perpetrator"],
+    "review": ["review", "examine", "reconsider", "evaluate", "reassess"],
+    "record": ["record", "document", "note", "log"],
+    "training": ["training", "learning sessions", "briefings", "workshops", "development"],
+    "deliver": ["deliver", "provide", "run", "roll out", "offer"],
+    "introduce": ["introduce", "implement", "put in place", "establish", "develop"],
+    "policy": ["policy", "guidance", "procedure", "protocol", "standard"],
+    "share": ["share", "pass on", "exchange", "disclose"],
+    "information": ["information", "intelligence", "records", "details"],
+    "referral": ["referral", "onward referral", "notification", "request for support"],
+    "assessment": ["assessment", "evaluation", "appraisal", "review"],
+    "meeting": ["meeting", "discussion", "conference", "panel"],
+    "agencies": ["agencies", "partners", "organisations", "services"],
+    "children": ["children", "young people", "dependants"],
+    "promptly": ["promptly", "without delay", "quickly", "in good time"],
+    "every": ["every", "each", "any", "all"],
+    "consider": ["consider", "take into account", "weigh", "look at"],
+    "support": ["support", "help", "assistance", "advocacy"],
+}
+_ACTION_CORES = {
+    "technology_systems": [
+        "introduce an electronic flag for victims on the {system}",
+        "link the {system} with the records of the {team}",
+        "give frontline staff mobile access to incident histories held on the {system}",
+        "configure the {system} to prompt a routine enquiry about abuse",
+        "enable alerts on the {system} when repeat calls come from one address",
+        "audit how the {system} displays protective orders and bail conditions",
+        "build a dashboard of high-risk cases for the {team}",
+        "make referrals on the {system} visible to partner agencies",
+        "migrate historic case notes into the {system} so that patterns stay visible",
+        "test whether the {system} records the relationship between a victim and a perpetrator",
+    ],
+    "identification_of_risk": [
+        "ensure that a risk assessment is completed after every reported incident",
+        "treat non-fatal strangulation as a marker of high risk",
+        "reassess risk when a victim separates from the perpetrator",
+        "ask about access to weapons whenever a threat to kill is disclosed",
+        "consider the risk from a perpetrator released from custody",
+        "include the views of family and friends when grading risk",
+        "record the history of the perpetrator across relationships when assessing risk",
+        "review how coercive control is weighed when grading risk",
+        "refer cases of escalating abuse to the {team}",
+        "check for earlier call-outs before a risk assessment is closed",
+    ],
+    "training": [
+        "deliver training on coercive control to frontline staff",
+        "train reception staff to respond safely to a disclosure",
+        "provide refresher training on the MARAC referral pathway",
+        "include economic abuse in induction training for new staff",
+        "deliver joint training with the {team} on professional curiosity",
+        "train practitioners to ask about abuse when the partner is absent",
+        "commission training on the needs of older victims",
+        "extend safeguarding training to volunteers and contractors",
+        "train call handlers to recognise the signs of abuse on the telephone",
+        "use the learning from this review in training for managers",
+    ],
+    "policy": [
+        "revise the {procedure} so that it names a lead for domestic abuse",
+        "update the {procedure} to prioritise applicants fleeing abuse",
+        "adopt a workplace policy on domestic abuse with named contacts",
+        "set out in the {procedure} how missed appointments are followed up",
+        "amend the {procedure} to require a safety plan before discharge",
+        "publish a policy on information sharing without consent where risk is high",
+        "review the {procedure} where abuse contributes to rent arrears",
+        "write a procedure for disclosures made by colleagues",
+        "align the {procedure} with the statutory guidance on domestic abuse",
+        "require managers to sign off the closure of cases under the {procedure}",
+    ],
+    "multi_agency_working": [
+        "attend every MARAC with the information held on the family",
+        "share information promptly with the {team} when a referral is made",
+        "agree a protocol for cases that cross local authority boundaries",
+        "hold a multi-agency meeting before closing a case with unresolved risk",
+        "agree with partners which agency leads when several are involved",
+        "invite specialist domestic abuse services to strategy meetings",
+        "audit repeat referrals jointly with the {team}",
+        "track actions agreed at MARAC until they are completed",
+        "escalate disagreements between agencies to senior managers",
+        "include housing providers in the {team}",
+    ],
+    "record_keeping": [
+        "record the reasons for decisions not to refer a case",
+        "record contacts with the victim on the same day",
+        "record who was present when a disclosure was discussed",
+        "keep a chronology of incidents on the file of each family at risk",
+        "record the outcome of every safeguarding referral",
+        "audit the quality of case notes on the {system}",
+        "record concerns raised by neighbours or relatives",
+        "note on file when an interpreter was needed but not used",
+        "record the name of every member of the household",
+        "record safety plans where all staff involved can read them",
+    ],
+    "awareness_raising": [
+        "run a public campaign on the signs of coercive control",
+        "publicise local support services in {place}",
+        "raise awareness among employers of how to support staff experiencing abuse",
+        "promote the domestic violence disclosure scheme to families and friends",
+        "produce leaflets in community languages on where to seek help",
+        "work with local media on reporting domestic homicide responsibly",
+        "engage faith and community leaders in {place} in conversations about abuse",
+        "teach young people about healthy relationships and consent",
+        "place information about support in GP surgeries and pharmacies",
+        "tell neighbours and bystanders how to report concerns safely",
+    ],
+    "other": [
+        "commission an independent audit of progress against this action plan",
+        "report progress on these recommendations to the partnership board",
+        "seek assurance from partners that the lessons have been embedded",
+        "review the commissioning of services for male victims",
+        "consider this review in the next strategic needs assessment",
+        "share the learning from this review across the region",
+        "evaluate the impact of the changes made since the review",
+        "offer the family information about bereavement support",
+        "publish an annual report of the outcomes of reviews",
+        "ask the {team} to monitor the action plan",
+    ],
+}
+_SYSTEMS = ["electronic patient record", "case management system", "call handling system",
+            "crime recording system", "housing management system", "child protection register",
+            "records system", "shared care record", "referral portal", "intelligence database"]
+_TEAMS = ["Multi-Agency Safeguarding Hub", "children's safeguarding hub", "adult safeguarding team",
+          "early help team", "specialist domestic abuse court", "integrated offender management "
+          "unit", "public protection unit", "MARAC coordinator", "community mental health team",
+          "homelessness prevention team", "violence reduction unit", "safeguarding board"]
+_PROCEDURES = ["allocations policy", "safeguarding adults procedure", "discharge policy",
+               "tenancy enforcement policy", "missed appointments policy", "supervision policy",
+               "lone working procedure", "case closure procedure", "escalation protocol",
+               "information sharing agreement"]
+_PLACE_START = ("Ash", "Bram", "Carl", "Dun", "Elm", "Fair", "Glen", "Hart", "Kings", "Lang",
+                "Mill", "North", "Oak", "Pen", "Red", "South", "Stan", "Thorn", "West", "Whit")
+_PLACE_END = ("ford", "ton", "bury", "field", "ham", "ley", "wick", "by", "mouth", "bridge",
+              "stead", "wood", "thorpe", "worth", "combe")
+_VENUES = ["community centres", "libraries", "leisure centres", "GP surgeries", "food banks",
+           "family hubs", "job centres", "places of worship"]
+_REALISTIC_CONTEXTS = [
+    "so that victims are not left without support", "so that repeat victims are found earlier",
+    "taking account of the wishes and safety of the victim",
+    "for victims with care and support needs", "where the perpetrator is a family member",
+    "where children live in the household", "for victims in rural communities",
+    "for victims whose first language is not English", "where substance misuse is present",
+    "where the victim has a disability", "for older victims and those abused by adult children",
+    "for victims who have recently separated", "for victims with insecure immigration status",
+    "where the victim is pregnant", "for young people in abusive relationships",
+    "where the perpetrator has mental health needs", "for victims in temporary accommodation",
+    "for male victims", "for victims who are also carers", "for LGBT+ victims",
+]
+_REALISTIC_MEASURES = [
+    "and report compliance to the partnership through a quarterly audit",
+    "and measure the proportion of staff trained, aiming for {percent}%",
+    "and evidence the change through a dip sample of {number} cases",
+    "and give a written update to the review panel", "and monitor the number of referrals",
+    "and confirm completion to the chair of the partnership",
+    "and report the results of a follow-up audit after {number} days",
+    "and publish the outcome on its website", "and report to the board every {number} weeks",
+    "and show that {percent}% of cases meet the standard at audit",
+    "and survey {number} victims about their experience of the service",
+]
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_OPENERS = ["should", "should", "must", "is recommended to", "is asked to"]
+
+
+def _reword(rng: random.Random, text: str, chance: float) -> str:
+    words = text.split(" ")
+    return " ".join(rng.choice(_SYNONYMS[w]) if w in _SYNONYMS and rng.random() < chance else w
+                    for w in words)
+
+
+class _Realistic:
+    """Realistic texts: a reworded action with the review's particulars, or a member of a
+    cluster of genuine recurrence (one per theme and addressee type it was drawn for)."""
+
+    RECURRING_SHARE = 0.1
+
+    def __init__(self, rng: random.Random, count: int) -> None:
+        clusters = max(8, count // 200)
+        # Some recommendations recur more often than others: the first clusters about ten
+        # times as often as the last (at 100,000, about 5 to 60 members each).
+        self.cluster_weights = [1 / (1 + rank / (clusters / 10)) for rank in range(clusters)]
+        self.clusters: list[tuple[str, str, str]] = []
+        for _ in range(clusters):
+            theme = rng.choice(THEMES)
+            self.clusters.append((theme, rng.choice(_THEME_TYPES[theme]),
+                                  self._action(rng, theme, chance=0.5)))
+
+    @staticmethod
+    def _particulars(rng: random.Random, core: str) -> str:
+        place = rng.choice(_PLACE_START) + rng.choice(_PLACE_END)
+        return core.format(system=rng.choice(_SYSTEMS), team=rng.choice(_TEAMS),
+                           procedure=rng.choice(_PROCEDURES),
+                           place=f"{rng.choice(_VENUES)} across {place}")
+
+    def _action(self, rng: random.Random, theme: str, chance: float) -> str:
+        action = _reword(rng, self._particulars(rng, rng.choice(_ACTION_CORES[theme])), chance)
+        context = _reword(rng, rng.choice(_REALISTIC_CONTEXTS), chance)
+        return f"{action} {context}"
+
+    @staticmethod
+    def _tail(rng: random.Random, issued_on: date) -> str:
+        measure = rng.choice(_REALISTIC_MEASURES).format(
+            percent=rng.choice(range(60, 100, 5)), number=rng.choice(range(10, 120, 5)))
+        year = issued_on.year + rng.choice([0, 1, 1, 2])
+        deadline = rng.choice([f"by {rng.randint(1, 28)} {rng.choice(_MONTHS)} {year}",
+                               f"by the end of {rng.choice(_MONTHS)} {year}",
+                               f"within {rng.choice([3, 6, 9, 12, 18])} months",
+                               f"before the {rng.choice(['next', 'second'])} annual report"])
+        return f"{_reword(rng, measure, 0.5)} {deadline}"
+
+    def generate(self, rng: random.Random, review_id: uuid.UUID, number: int, area: str,
+                 issued_on: date, level: str) -> Recommendation:
+        if level != "national" and rng.random() < self.RECURRING_SHARE:
+            theme, kind, action = rng.choices(self.clusters, self.cluster_weights)[0]
+            themes = [theme]
+            types = [kind]
+            action = _reword(rng, action, 0.1)
+        else:
+            themes = [rng.choice(THEMES)]
+            if level == "national":
+                types = ["government_department"]
+            else:
+                options = _THEME_TYPES[themes[0]]
+                types = rng.sample(options, k=min(len(options), rng.choice([1, 1, 1, 2, 2, 3])))
+            action = self._action(rng, themes[0], chance=0.5)
+        if rng.random() < 0.3:
+            themes.append(rng.choice([t for t in THEMES if t not in themes]))
+        addressees = tuple(_addressee(rng, t, area, issued_on) for t in types)
+        owner = addressees[0].name if len(addressees) == 1 else (
+            ", ".join(a.name for a in addressees[:-1]) + " and " + addressees[-1].name)
+        text = f"{owner} {rng.choice(_OPENERS)} {action} {self._tail(rng, issued_on)}."
+        flags = tuple(sorted(rng.sample(["no_measure_of_success", "no_target_date",
+                                         "vague_wording", "no_concrete_action"],
+                                        k=rng.choice([0, 0, 0, 1, 2]))))
+        return Recommendation(
+            recommendation_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+            review_id=review_id, number=number, csp_area=area, level=level,
+            themes=tuple(themes), tags=tuple(sorted(set(rng.sample(_TAGS, k=rng.choice(
+                [0, 1, 1, 2]))))), text=text, issued_on=issued_on,
+            smart_score=100 - 20 * len(flags), smart_flags=flags, addressees=addressees)
 
 
 def _planted(label: str, text: str, *, area: str, issued_on: date, themes: Sequence[str],
@@ -455,9 +722,9 @@ def planted() -> list[Recommendation]:
     ]
 
 
-def corpus(count: int = 2000, seed: int = 2026) -> Corpus:
+def corpus(count: int = 2000, seed: int = 2026, style: str = "realistic") -> Corpus:
     """`count` generated recommendations followed by the planted ones (recorded last)."""
-    generated = background(count, seed)
+    generated = background(count, seed, style)
     for recommendation in generated:
         lowered = recommendation.text.lower()
         for word in PLANTED_WORDS:
@@ -555,3 +822,4 @@ async def insert_into_read_model(connection: Any,
     await connection.copy_records_to_table(
         "recommendation_addressees", columns=ADDRESSEE_COLUMNS,
         records=[record for r in recommendations for record in addressee_records(r)])
+
