@@ -24,7 +24,9 @@ from dhr_oversight.national_statistics import national_statistics
 from support.kafka import eventually, headers_of, read_records
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = Path(os.environ.get("DHRD_SAMPLE_DIR", REPO.parent / "shared" / "data" / "dhrd-sample"))
+# A copy of shared/data/dhrd-sample (CC BY 4.0, attribution in its README), so the suite needs
+# nothing outside the repository; DHRD_SAMPLE_DIR points at another copy, e.g. the full dataset.
+SAMPLE = Path(os.environ.get("DHRD_SAMPLE_DIR", REPO / "tests" / "fixtures" / "dhrd-sample"))
 MINI = REPO / "tests" / "fixtures" / "dhrd-mini"
 HISTORIC = HistoricReviewRecorded.event_type
 
@@ -108,8 +110,8 @@ async def test_imported_files_give_national_statistics_equal_to_counts_from_the_
     commissioning: RunningService, kafka_bootstrap: str, directory: Path
 ) -> None:
     if not (directory / "incidents.csv").is_file():
-        pytest.fail(f"the DHRD sample is not at {directory}: it lives in shared/ beside the "
-                    "repository (or set DHRD_SAMPLE_DIR)")
+        pytest.fail(f"the DHRD sample is not at {directory}: it is committed under "
+                    "tests/fixtures (or set DHRD_SAMPLE_DIR)")
     plan = parse_dhrd(directory)
 
     result = await import_dhrd(plan, commissioning.client)
@@ -149,8 +151,8 @@ async def test_the_sample_is_imported_whole_with_its_known_gaps_unknown(
     commissioning: RunningService,
 ) -> None:
     if not (SAMPLE / "incidents.csv").is_file():
-        pytest.fail(f"the DHRD sample is not at {SAMPLE}: it lives in shared/ beside the "
-                    "repository (or set DHRD_SAMPLE_DIR)")
+        pytest.fail(f"the DHRD sample is not at {SAMPLE}: it is committed under "
+                    "tests/fixtures (or set DHRD_SAMPLE_DIR)")
     plan = parse_dhrd(SAMPLE)
 
     result = await import_dhrd(plan, commissioning.client)
