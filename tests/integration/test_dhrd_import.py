@@ -1,8 +1,8 @@
 """Historic backfill end to end: DHRD files -> POST /historic-reviews -> event store -> Kafka, and
 national statistics from the events on the topic equal to counts taken directly from the files.
 
-The real sample (`<repo>/../shared/data/dhrd-sample`) is imported when it is there; the synthetic
-mini fixture, with its deliberate faults, always is.
+Both the real 62-incident sample (`tests/fixtures/dhrd-sample`) and the synthetic mini fixture,
+with its deliberate faults, are imported.
 """
 
 from __future__ import annotations
