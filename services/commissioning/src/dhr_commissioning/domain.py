@@ -57,20 +57,12 @@ from dhr_contracts.commissioning import (
     ReviewResumed,
     SuspectRelationship,
 )
+from dhr_contracts.errors import DomainError as DomainError  # re-exported: the domain's base
 
 # ---------------------------------------------------------------------------------------- errors
 
 
 # The names are the domain's language (ReviewNotFound, ChairNotIndependent), so no "Error" suffix.
-
-
-class DomainError(Exception):
-    """A command the domain refuses. `field` names the offending input field, when there is one."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 class InvalidCommand(DomainError):

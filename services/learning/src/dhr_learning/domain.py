@@ -22,6 +22,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dhr_contracts.base import EventPayload
+from dhr_contracts.errors import DomainError as DomainError  # re-exported: the domain's base
 from dhr_contracts.learning import (
     ContributionRecorded,
     DisseminationChannel,
@@ -43,15 +44,6 @@ BLAME_FREE_GROUND_RULES = (
 )
 
 # ---------------------------------------------------------------------------------------- errors
-
-
-class DomainError(Exception):
-    """A command the domain refuses. `field` names the offending input field, when there is one."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 class InvalidCommand(DomainError):

@@ -26,6 +26,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dhr_contracts.base import EventPayload
+from dhr_contracts.errors import DomainError as BaseDomainError
 from dhr_contracts.family import (
     AdvocacyAccepted,
     AdvocacyDeclined,
@@ -49,13 +50,8 @@ from dhr_contracts.family import (
 # ---------------------------------------------------------------------------------------- errors
 
 
-class DomainError(Exception):
+class DomainError(BaseDomainError):
     """A family command the domain refuses. `field` names the offending input, when there is one."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 class InvalidFamilyCommand(DomainError):

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dhr_contracts.errors import DomainError as DomainError  # re-exported: the domain's base
 from dhr_contracts.panel import (
     AgreedRecommendation,
     InformationRequestKind,
@@ -23,15 +24,6 @@ from dhr_contracts.panel import (
 )
 
 # ---------------------------------------------------------------------------------------- errors
-
-
-class DomainError(Exception):
-    """A command the domain refuses. `field` names the offending input field, when there is one."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 class InvalidCommand(DomainError):

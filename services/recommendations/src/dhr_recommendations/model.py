@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dhr_contracts.errors import DomainError as DomainError  # re-exported: the domain's base
 from dhr_contracts.panel import RecommendationLevel
 from dhr_contracts.recommendations import (
     AddresseeType,
@@ -22,15 +23,6 @@ from dhr_recommendations.deadlines import DEFAULT_RESPONSE_DUE_DAYS, DEFAULT_REV
 from dhr_recommendations.status import is_closed, ntsb_status
 
 # ---------------------------------------------------------------------------------------- errors
-
-
-class DomainError(Exception):
-    """A command the domain refuses. `field` names the offending input field, when there is one."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 class InvalidCommand(DomainError):
