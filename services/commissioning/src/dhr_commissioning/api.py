@@ -105,18 +105,14 @@ def build_router(api: CommissioningApi) -> APIRouter:
         traceparent: str | None = None,
         created: bool = False,
     ) -> JSONResponse:
-        metadata = EventMetadata(subject=str(review_id), actor=actor,
-                                 correlation_id=correlation_id or uuid.uuid4(),
-                                 traceparent=traceparent)
+        metadata = EventMetadata.for_request(str(review_id), actor, correlation_id, traceparent)
         expected = parse_if_match(if_match)
 
         async def transaction(connection: Any) -> tuple[int, dict[str, Any]]:
-            recorded = await api.reviews.handle(connection, stream_id(review_id), command,
+            outcome = await api.reviews.execute(connection, stream_id(review_id), command,
                                                 metadata, expected)
-            version = recorded[-1].stream_version if recorded else await api.store.stream_version(
-                stream_id(review_id), connection)
-            body = CommandAccepted(review_id=review_id, version=version,
-                                   events=[event.type for event in recorded])
+            body = CommandAccepted(review_id=review_id, version=outcome.version,
+                                   events=outcome.event_types)
             return (201 if created else 200), body.model_dump(mode="json")
 
         return await run_command(request, api.store.pool, idempotency_key, transaction,

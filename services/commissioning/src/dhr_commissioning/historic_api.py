@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -66,18 +65,14 @@ def build_historic_router(runtime: ServiceRuntime, clock: Clock) -> APIRouter:
         review_id = historic.historic_review_id(fields["source"], fields["source_reference"])
         command = historic.RecordHistoricReview(review_id=review_id, imported_at=clock(), **fields)
         stream = historic.stream_id(review_id)
-        metadata = EventMetadata(subject=str(review_id), actor=actor,
-                                 correlation_id=correlation_id or uuid.uuid4(),
-                                 traceparent=traceparent)
+        metadata = EventMetadata.for_request(str(review_id), actor, correlation_id, traceparent)
         reviews = Aggregates(runtime.store, HISTORIC_DECIDER)
 
         async def transaction(connection: Any) -> tuple[int, dict[str, Any]]:
-            recorded = await reviews.handle(connection, stream, command, metadata)
-            version = (recorded[-1].stream_version if recorded
-                       else await runtime.store.stream_version(stream, connection))
-            answer = HistoricReviewAccepted(review_id=review_id, version=version,
-                                            events=[event.type for event in recorded])
-            return (201 if recorded else 200), answer.model_dump(mode="json")
+            outcome = await reviews.execute(connection, stream, command, metadata)
+            answer = HistoricReviewAccepted(review_id=review_id, version=outcome.version,
+                                            events=outcome.event_types)
+            return (201 if outcome.recorded else 200), answer.model_dump(mode="json")
 
         return await run_command(request, runtime.store.pool, idempotency_key, transaction,
                                  headers_for=_location)

@@ -106,19 +106,16 @@ def build_router(api: LearningApi) -> APIRouter:
 
     async def execute(request: Request, review_id: UUID, command: domain.Command, call: _Call,
                       created: tuple[UUID, str] | None = None) -> JSONResponse:
-        metadata = EventMetadata(subject=str(review_id), actor=call.actor,
-                                 correlation_id=call.correlation_id or uuid.uuid4(),
-                                 traceparent=call.traceparent)
+        metadata = EventMetadata.for_request(str(review_id), call.actor, call.correlation_id,
+                                             call.traceparent)
         expected = parse_if_match(call.if_match)
 
         async def transaction(connection: Any) -> tuple[int, dict[str, Any]]:
             await require_commissioned(connection, review_id)
-            recorded = await api.learning.handle(connection, stream_id(review_id), command,
+            outcome = await api.learning.execute(connection, stream_id(review_id), command,
                                                  metadata, expected)
-            version = recorded[-1].stream_version if recorded else await api.store.stream_version(
-                stream_id(review_id), connection)
-            body = CommandAccepted(review_id=review_id, version=version,
-                                   events=[event.type for event in recorded],
+            body = CommandAccepted(review_id=review_id, version=outcome.version,
+                                   events=outcome.event_types,
                                    id=None if created is None else created[0])
             return (201 if created else 200), body.model_dump(mode="json")
 

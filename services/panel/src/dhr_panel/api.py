@@ -127,18 +127,14 @@ def build_router(api: PanelApi) -> APIRouter:
                       actor: str, idempotency_key: str | None, if_match: str | None,
                       correlation_id: UUID | None, traceparent: str | None,
                       created: dict[str, str] | None = None) -> JSONResponse:
-        metadata = EventMetadata(subject=str(review_id), actor=actor,
-                                 correlation_id=correlation_id or uuid.uuid4(),
-                                 traceparent=traceparent)
+        metadata = EventMetadata.for_request(str(review_id), actor, correlation_id, traceparent)
         expected = parse_if_match(if_match)
 
         async def transaction(connection: Any) -> tuple[int, dict[str, Any]]:
-            recorded = await api.panels.handle(connection, stream_id(review_id), command,
+            outcome = await api.panels.execute(connection, stream_id(review_id), command,
                                                metadata, expected)
-            version = recorded[-1].stream_version if recorded else await api.store.stream_version(
-                stream_id(review_id), connection)
-            body: dict[str, Any] = {"review_id": str(review_id), "version": version,
-                                    "events": [event.type for event in recorded]}
+            body: dict[str, Any] = {"review_id": str(review_id), "version": outcome.version,
+                                    "events": outcome.event_types}
             body.update(created or {})
             return (201 if created else 200), body
 

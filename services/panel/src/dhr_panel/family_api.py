@@ -97,18 +97,14 @@ def build_family_router(runtime: ServiceRuntime, clock: Clock) -> APIRouter:
                       actor: str, idempotency_key: str | None, if_match: str | None,
                       correlation_id: UUID | None, traceparent: str | None,
                       person_id: UUID | None = None, created: bool = False) -> JSONResponse:
-        metadata = EventMetadata(subject=str(review_id), actor=actor,
-                                 correlation_id=correlation_id or uuid.uuid4(),
-                                 traceparent=traceparent)
+        metadata = EventMetadata.for_request(str(review_id), actor, correlation_id, traceparent)
         expected = parse_if_match(if_match)
         stream = family_stream_id(review_id)
 
         async def transaction(connection: Any) -> tuple[int, dict[str, Any]]:
-            recorded = await records().handle(connection, stream, command, metadata, expected)
-            version = (recorded[-1].stream_version if recorded
-                       else await runtime.store.stream_version(stream, connection))
-            body = FamilyCommandAccepted(review_id=review_id, version=version,
-                                         events=[event.type for event in recorded],
+            outcome = await records().execute(connection, stream, command, metadata, expected)
+            body = FamilyCommandAccepted(review_id=review_id, version=outcome.version,
+                                         events=outcome.event_types,
                                          person_id=person_id)
             return (201 if created else 200), body.model_dump(mode="json")
 

@@ -60,14 +60,14 @@ class Aggregates(Generic[Command, State]):
         state = self.decider.fold([payload_of(event) for event in events])
         return state, (events[-1].stream_version if events else 0)
 
-    async def handle(
+    async def execute(
         self,
         connection: Connection,
         stream_id: str,
         command: Command,
         metadata: EventMetadata,
         expected_version: int | None = None,
-    ) -> list[RecordedEvent]:
+    ) -> CommandOutcome:
         """Decide on fresh state and append inside the caller's transaction.
 
         `expected_version` (from an If-Match header) makes a client's stale view a conflict;
@@ -77,9 +77,35 @@ class Aggregates(Generic[Command, State]):
         if expected_version is not None and expected_version != version:
             raise ConcurrencyError(stream_id, expected_version, version)
         payloads = self.decider.decide(command, state)
-        return await self.store.append(
+        recorded = await self.store.append(
             connection, stream_id, version, [new_event(p) for p in payloads], metadata
         )
+        return CommandOutcome(recorded, recorded[-1].stream_version if recorded else version)
+
+    async def handle(
+        self,
+        connection: Connection,
+        stream_id: str,
+        command: Command,
+        metadata: EventMetadata,
+        expected_version: int | None = None,
+    ) -> list[RecordedEvent]:
+        """`execute`, for callers that need only the events recorded."""
+        outcome = await self.execute(connection, stream_id, command, metadata, expected_version)
+        return outcome.recorded
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """What a command did: the events it recorded (none when it changed nothing) and the
+    stream's version afterwards."""
+
+    recorded: list[RecordedEvent]
+    version: int
+
+    @property
+    def event_types(self) -> list[str]:
+        return [event.type for event in self.recorded]
 
 
 def event_summary(event: RecordedEvent) -> dict[str, Any]:

@@ -48,6 +48,13 @@ class EventMetadata:
     causation_id: UUID | None = None
     traceparent: str | None = None
 
+    @classmethod
+    def for_request(cls, subject: str, actor: str, correlation_id: UUID | None = None,
+                    traceparent: str | None = None) -> EventMetadata:
+        """Metadata of a command from a request: a new correlation id when the caller gave none."""
+        return cls(subject=subject, actor=actor, correlation_id=correlation_id or uuid4(),
+                   traceparent=traceparent)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "subject": self.subject,

@@ -148,21 +148,20 @@ def build_router(api: RecommendationsApi) -> APIRouter:
                      traceparent: TraceParent = None) -> JSONResponse:
         recommendation_id = uuid.uuid4()
         fields = dict(body.model_dump())
-        metadata = EventMetadata(subject=str(fields["review_id"]), actor=actor,
-                                 correlation_id=correlation_id or uuid.uuid4(),
-                                 traceparent=traceparent)
+        metadata = EventMetadata.for_request(str(fields["review_id"]), actor, correlation_id,
+                                             traceparent)
 
         async def transaction(connection: Connection) -> tuple[int, dict[str, Any]]:
             if fields.get("csp_area") is None:
                 fields["csp_area"] = await known_area(connection, fields["review_id"])
             command = api.record_command(recommendation_id=recommendation_id, **fields)
-            recorded = await api.recommendations.handle(
+            outcome = await api.recommendations.execute(
                 connection, stream_id(recommendation_id), command, metadata)
-            smart = recorded[0].data["smart"] if recorded else None
+            smart = outcome.recorded[0].data["smart"] if outcome.recorded else None
             return 201, {"recommendation_id": str(recommendation_id),
                          "location": f"/recommendations/{recommendation_id}",
-                         "version": recorded[-1].stream_version if recorded else 0,
-                         "events": [event.type for event in recorded], "smart": smart}
+                         "version": outcome.version, "events": outcome.event_types,
+                         "smart": smart}
 
         return await run_command(request, api.store.pool, idempotency_key, transaction,
                                  headers_for=lambda answer: {"Location": answer["location"]})
@@ -183,20 +182,16 @@ def build_router(api: RecommendationsApi) -> APIRouter:
                 fields[mints] = extra[mints] = str(uuid.uuid4())
             command = build(recommendation_id=recommendation_id, addressee_id=addressee_id,
                             **fields)
-            metadata = EventMetadata(subject=str(state.review_id), actor=actor,
-                                     correlation_id=correlation_id or uuid.uuid4(),
-                                     traceparent=traceparent)
+            metadata = EventMetadata.for_request(str(state.review_id), actor, correlation_id,
+                                                 traceparent)
             expected = parse_if_match(if_match)
 
             async def transaction(connection: Connection) -> tuple[int, dict[str, Any]]:
-                recorded = await api.recommendations.handle(
+                outcome = await api.recommendations.execute(
                     connection, stream_id(recommendation_id), command, metadata, expected)
-                version = (recorded[-1].stream_version if recorded else
-                           await api.store.stream_version(stream_id(recommendation_id),
-                                                          connection))
                 return (201 if mints else 200), {
                     "recommendation_id": str(recommendation_id), "addressee_id": addressee_id,
-                    "version": version, "events": [event.type for event in recorded], **extra}
+                    "version": outcome.version, "events": outcome.event_types, **extra}
 
             return await run_command(request, api.store.pool, idempotency_key, transaction)
 
