@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -23,6 +24,8 @@ from dhr_platform.eventstore import EventMetadata, EventStore
 from dhr_platform.http import create_app
 from dhr_platform.projections import rebuild, table_checksum
 from dhr_recommendations.__main__ import MIGRATIONS, projections
+from dhr_recommendations.library import LibraryIndex
+from dhr_recommendations.similarity import trigrams
 from dhr_recommendations.library_api import build_library_router
 from support.library_corpus import Corpus, Recommendation, corpus, recorded_events, stream_of
 
@@ -82,7 +85,8 @@ async def seeded(database_url: str) -> AsyncIterator[Library]:
         links = {(row["recommendation_id"], row["earlier_recommendation_id"])
                  for row in await pool.fetch("SELECT * FROM recurrence_links")}
         app = create_app(title="library", version="test", description="",
-                         routers=[build_library_router(LibraryRuntime(pool), lambda: NOW)],  # type: ignore[arg-type]
+                         routers=[build_library_router(LibraryRuntime(pool), lambda: NOW,  # type: ignore[arg-type]
+                                                  LibraryIndex())],
                          readiness={}, error_statuses={}, max_body_bytes=1 << 20)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://library") as client:
@@ -439,6 +443,76 @@ async def test_an_area_action_plan_exports_every_addressee_action_of_that_area(
     assert sorted(item["recommendation_id"] for item in body["items"]) == sorted(
         str(r.recommendation_id) for r in essex)
     assert unknown.status_code == 404 and unknown.json()["field"] == "area"
+
+
+# --- the in-memory similarity index agrees with pg_trgm -------------------------------------
+
+
+async def test_the_index_extracts_the_trigrams_pg_trgm_extracts(seeded: Library) -> None:
+    texts = [r.text for r in seeded.corpus.recommendations[:300]] + [
+        "", "!!", "A-B c_d 12.5% (x)", "Don't re-refer: MARAC/IDVA", "naïve café Zoë", "x" * 300]
+
+    from_postgres = await seeded.pool.fetch(
+        "SELECT t, show_trgm(t) AS grams FROM unnest($1::text[]) AS t", texts)
+
+    for row in from_postgres:
+        assert trigrams(row["t"]) == frozenset(row["grams"]), row["t"]
+
+
+async def test_the_index_finds_what_pg_trgm_finds_row_by_row(seeded: Library) -> None:
+    index = LibraryIndex()
+    rng = random.Random(8)
+    drafts = rng.sample(seeded.corpus.recommendations, 40)
+    async with seeded.pool.acquire() as connection:
+        for draft in drafts:
+            text = draft.text.replace(draft.csp_area or "", "Rutland")
+            themes = sorted(draft.themes)
+            found = await index.find_similar(connection, text, threshold=0.45, themes=themes,
+                                             other_than_review=draft.review_id, limit=50)
+            expected = await connection.fetch(
+                """SELECT recommendation_id, similarity(text, $1) AS similarity FROM recommendations
+                    WHERE similarity(text, $1) >= 0.45 AND themes && $2 AND review_id <> $3
+                    ORDER BY similarity DESC, issued_on, recommendation_id LIMIT 50""",
+                text, themes, draft.review_id)
+            assert [(r["recommendation_id"], r["similarity"]) for r in found] == [
+                (r["recommendation_id"], r["similarity"]) for r in expected]
+    assert len(index) == len(seeded.corpus)
+
+
+async def test_a_recommendation_committed_late_by_an_older_transaction_is_still_indexed(
+        fresh_database: str) -> None:
+    data = corpus(60, seed=9)
+    early, late, *rest = data.recommendations
+    pool = await migrated_pool(fresh_database)
+    index = LibraryIndex()
+    store = EventStore(pool, projections(index=index))
+    try:
+        async with pool.acquire() as slow, slow.transaction():
+            # Recorded without the library projection, whose lookup would index it at once.
+            without_library = EventStore(pool, projections(index=index)[:1])
+            await without_library.append(slow, stream_of(early), 0, recorded_events(early),
+                                         EventMetadata(subject=str(early.review_id),
+                                                       actor="test"))
+            # Others commit while `slow` is open, and the index reads past them.
+            await record(store, [late, *rest])
+            async with pool.acquire() as connection:
+                await index.refresh(connection)
+            assert len(index) == len(data.recommendations) - 1
+        # `slow` commits after the index last looked; its row is found all the same.
+        async with pool.acquire() as connection:
+            found = await index.find_similar(connection, early.text, threshold=0.99)
+        assert [row["recommendation_id"] for row in found] == [early.recommendation_id]
+
+        # Rows gone from the read model (emptied for a rebuild): the index is made again.
+        await pool.execute("DELETE FROM recommendations WHERE recommendation_id <> $1",
+                           late.recommendation_id)
+        async with pool.acquire() as connection:
+            assert await index.find_similar(connection, early.text, threshold=0.99) == []
+            assert [row["recommendation_id"] for row in await index.find_similar(
+                connection, late.text, threshold=0.99)] == [late.recommendation_id]
+        assert len(index) == 1
+    finally:
+        await pool.close()
 
 
 # --- through the event store ------------------------------------------------------------------

@@ -31,6 +31,7 @@ from dhr_recommendations.projections import RecommendationsProjection
 # --- the national library (library.py, library_api.py, migration 0002) ---------------------
 from dhr_recommendations.library import (  # isort: skip
     DEFAULT_SIMILARITY_THRESHOLD,
+    LibraryIndex,
     LibraryProjection,
 )
 from dhr_recommendations.library_api import build_library_router  # isort: skip
@@ -46,12 +47,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def projections(similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD
-                ) -> list[InlineProjection]:
+def projections(similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
+                index: LibraryIndex | None = None) -> list[InlineProjection]:
     # Order matters: the library links a new recommendation using the row that
     # RecommendationsProjection has just written in the same transaction.
     return [RecommendationsProjection(),
-            LibraryProjection(similarity_threshold=similarity_threshold)]
+            LibraryProjection(similarity_threshold=similarity_threshold, index=index)]
+
+
+def library_index(runtime: ServiceRuntime) -> LibraryIndex:
+    """The process's one similarity index: the library projection's."""
+    return next(p.index for p in runtime.spec.projections if isinstance(p, LibraryProjection))
 
 
 def build_runtime(settings: RecommendationsSettings, clock: Clock = utc_now) -> ServiceRuntime:
@@ -60,6 +66,11 @@ def build_runtime(settings: RecommendationsSettings, clock: Clock = utc_now) -> 
 
     async def check_deadlines(runtime: ServiceRuntime) -> None:
         await run_deadline_checks(api(runtime))
+
+    async def refresh_library_index(runtime: ServiceRuntime) -> None:
+        # Loads the index at start (not on the first lookup) and keeps it warm.
+        async with runtime.pool.acquire() as connection:
+            await library_index(runtime).refresh(connection)
 
     spec = ServiceSpec(
         name="recommendations",
@@ -71,7 +82,8 @@ def build_runtime(settings: RecommendationsSettings, clock: Clock = utc_now) -> 
             Subscription(COMMISSIONING_EVENTS, FROM_COMMISSIONING,
                          lambda runtime: commissioning_effect(runtime.store)),
         ],
-        background=[every(settings.recommendations_deadline_check_seconds, check_deadlines)],
+        background=[every(settings.recommendations_deadline_check_seconds, check_deadlines),
+                    every(settings.library_index_refresh_seconds, refresh_library_index)],
     )
     return ServiceRuntime(spec, settings)
 
@@ -89,7 +101,7 @@ def build_app(settings: RecommendationsSettings, clock: Clock = utc_now,
         "national library.",
         routers=[build_router(RecommendationsApi(runtime, settings, clock)),
                  build_library_router(
-                     runtime, clock,
+                     runtime, clock, library_index(runtime),
                      similarity_threshold=settings.library_similarity_threshold)],
         error_statuses=ERROR_STATUSES,
     )

@@ -36,3 +36,8 @@ class RecommendationsSettings(PlatformSettings):
         description="Trigram similarity from which a new recommendation is linked to an earlier "
         "one as a recurrence, and the default of /library/similar "
         "(DHR_LIBRARY_SIMILARITY_THRESHOLD).")
+    library_index_refresh_seconds: float = Field(
+        default=10.0, gt=0,
+        description="How often the in-memory similarity index reads newly recorded "
+        "recommendations in the background; a lookup also reads them first "
+        "(DHR_LIBRARY_INDEX_REFRESH_SECONDS).")

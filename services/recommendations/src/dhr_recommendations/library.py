@@ -16,10 +16,14 @@ Reads the recommendations read model (migration 0001) and the library's own inde
   from linking unrelated recommendations. At most `max_links` (default 20) of the most similar are
   linked. "Earlier" orders by (issued_on, recommendation_id), so a report recorded late links
   the right way round and a replay writes the same rows.
+- The similarity is pg_trgm's, but the candidates come from an in-memory index of every text's
+  trigrams (`LibraryIndex`, similarity.py), since PostgreSQL's own trigram index passes
+  thousands of candidates whose recheck costs ~70 us each; SQL then rechecks the few that pass.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ import asyncpg
 
 from dhr_platform.database import Connection
 from dhr_platform.eventstore import RecordedEvent
+from dhr_recommendations.similarity import Entry, TrigramIndex
 
 RECOMMENDATION_RECORDED = "dhr.recommendations.RecommendationRecorded.v1"
 
@@ -248,52 +253,128 @@ async def facet_counts(pool: asyncpg.Pool | Connection,
 # --- recurrence -------------------------------------------------------------------------------
 
 
-async def find_similar(
-    connection: Connection,
-    text: str,
-    *,
-    threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
-    limit: int = DEFAULT_MAX_LINKS,
-    themes: Sequence[str] = (),
-    addressee_types: Sequence[str] = (),
-    other_than_review: UUID | None = None,
-) -> list[asyncpg.Record]:
-    """Recommendations whose text resembles `text` (trigram similarity at least `threshold`),
-    most similar first; with themes or addressee types, only those sharing one of them.
+class LibraryIndex:
+    """The recommendations' trigram sets held in memory (similarity.TrigramIndex), kept up to
+    date from the read model, for recurrence lookups that do not recompute trigrams per row.
 
-    Must run in a transaction: the threshold is set for it alone, and the `%` operator reads it,
-    which is what lets the trigram index find the candidates instead of scanning every text.
+    `refresh` reads what was committed since it last looked: rows recorded by a transaction
+    whose id is at least the xmin of the previous read's snapshot (migration 0003), so a row
+    committed late by a long transaction is not missed; rows already indexed are skipped. The
+    index never answers alone: `find_similar` rechecks its candidates with pg_trgm in SQL,
+    which gives the exact similarity, the current filter, and drops rows that no longer exist.
     """
-    if not connection.is_in_transaction():
-        raise RuntimeError("find_similar needs a transaction (the threshold is set locally)")
-    await connection.execute("SELECT set_config('pg_trgm.similarity_threshold', $1, true)",
-                             str(threshold))
-    arguments: list[Any] = [text]
-    conditions = ["r.text % $1"]
-    if other_than_review is not None:
-        arguments.append(other_than_review)
-        conditions.append(f"r.review_id <> ${len(arguments)}")
-    shared = []
-    if themes:
-        arguments.append(list(themes))
-        shared.append(f"r.themes && ${len(arguments)}::text[]")
-    if addressee_types:
-        arguments.append(list(addressee_types))
-        shared.append(f"""EXISTS (SELECT 1 FROM recommendation_addressees a
-                            WHERE a.recommendation_id = r.recommendation_id
-                              AND a.addressee_type = ANY(${len(arguments)}::text[]))""")
-    if shared:
-        conditions.append("(" + " OR ".join(shared) + ")")
-    return await connection.fetch(
-        f"""SELECT {_RECOMMENDATION_COLUMNS}, similarity(r.text, $1) AS similarity
-              FROM recommendations r WHERE {' AND '.join(conditions)}
-             ORDER BY similarity DESC, r.issued_on, r.recommendation_id LIMIT {int(limit)}""",
-        *arguments,
-    )
+
+    # The index's similarity equals pg_trgm's for texts of ASCII words; for others it may
+    # differ slightly, so candidates from this far below the threshold are rechecked.
+    MARGIN = 0.1
+
+    def __init__(self) -> None:
+        self._index: TrigramIndex | None = None
+        self._cursor = 0
+        self._lock = asyncio.Lock()
+
+    def __len__(self) -> int:
+        return 0 if self._index is None else len(self._index)
+
+    async def refresh(self, connection: Connection) -> int:
+        """Index what was committed since the last refresh; return how many texts were new."""
+        async with self._lock:
+            if self._index is None:
+                ctype = await connection.fetchval("SHOW lc_ctype")
+                self._index = TrigramIndex(ascii_words=ctype in ("C", "POSIX"))
+            snapshot_xmin = await connection.fetchval(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            # Ids first: rows of still-open transactions are read again until they commit.
+            recent = await connection.fetch(
+                "SELECT recommendation_id FROM recommendations WHERE recorded_in >= $1::text::xid8",
+                str(self._cursor))
+            new = [row["recommendation_id"] for row in recent
+                   if row["recommendation_id"] not in self._index]
+            added = 0
+            for start in range(0, len(new), 10_000):
+                rows = await connection.fetch(
+                    """SELECT r.recommendation_id, r.review_id, r.issued_on, r.themes, r.text,
+                              array(SELECT DISTINCT a.addressee_type
+                                      FROM recommendation_addressees a
+                                     WHERE a.recommendation_id = r.recommendation_id) AS types
+                         FROM recommendations r WHERE r.recommendation_id = ANY($1::uuid[])""",
+                    new[start:start + 10_000])
+                added += self._index.add(
+                    Entry(row["recommendation_id"], row["review_id"],
+                          row["issued_on"].toordinal(), frozenset(row["themes"]),
+                          frozenset(row["types"]), row["text"]) for row in rows)
+            self._index.build_if_due()
+            # The snapshot was taken before the reads, so nothing committed after it is lost.
+            self._cursor = snapshot_xmin
+            return added
+
+    async def find_similar(
+        self,
+        connection: Connection,
+        text: str,
+        *,
+        threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
+        limit: int = DEFAULT_MAX_LINKS,
+        themes: Sequence[str] = (),
+        addressee_types: Sequence[str] = (),
+        other_than_review: UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        """Recommendations whose text resembles `text` (pg_trgm similarity at least
+        `threshold`), most similar first; with themes or addressee types, only those sharing
+        one of them; none of the review `other_than_review`."""
+        for attempt in (1, 2):
+            await self.refresh(connection)
+            assert self._index is not None
+            candidates = self._index.search(
+                text, threshold=max(0.0, threshold - self.MARGIN), themes=themes,
+                addressee_types=addressee_types, other_than_review=other_than_review,
+                limit=2 * limit + 10)
+            if not candidates:
+                return []
+            rows = await self._recheck(connection, text, [c.recommendation_id for c in candidates],
+                                       themes, addressee_types, other_than_review)
+            if len(rows) == len(candidates) or attempt == 2:
+                break
+            # Indexed rows have gone (the read model was rebuilt): index it again from scratch.
+            async with self._lock:
+                self._index, self._cursor = None, 0
+        alike = [{key: value for key, value in row.items() if key != "eligible"}
+                 for row in rows if row["eligible"] and row["similarity"] >= threshold]
+        alike.sort(key=lambda row: (-row["similarity"], row["issued_on"],
+                                    row["recommendation_id"]))
+        return alike[:limit]
+
+    @staticmethod
+    async def _recheck(connection: Connection, text: str, candidates: list[UUID],
+                       themes: Sequence[str], addressee_types: Sequence[str],
+                       other_than_review: UUID | None) -> list[asyncpg.Record]:
+        """The candidates' rows with pg_trgm's similarity and whether the filter admits them."""
+        arguments: list[Any] = [text, candidates]
+        conditions = ["true"]
+        if other_than_review is not None:
+            arguments.append(other_than_review)
+            conditions.append(f"r.review_id <> ${len(arguments)}")
+        shared = []
+        if themes:
+            arguments.append(list(themes))
+            shared.append(f"r.themes && ${len(arguments)}::text[]")
+        if addressee_types:
+            arguments.append(list(addressee_types))
+            shared.append(f"""EXISTS (SELECT 1 FROM recommendation_addressees a
+                                WHERE a.recommendation_id = r.recommendation_id
+                                  AND a.addressee_type = ANY(${len(arguments)}::text[]))""")
+        if shared:
+            conditions.append("(" + " OR ".join(shared) + ")")
+        return await connection.fetch(
+            f"""SELECT {_RECOMMENDATION_COLUMNS}, similarity(r.text, $1) AS similarity,
+                       ({' AND '.join(conditions)}) AS eligible
+                  FROM recommendations r WHERE r.recommendation_id = ANY($2::uuid[])""",
+            *arguments,
+        )
 
 
-async def link_recurrences(connection: Connection, recommendation_id: UUID, *,
-                           threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
+async def link_recurrences(connection: Connection, index: LibraryIndex,
+                           recommendation_id: UUID, *, threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
                            max_links: int = DEFAULT_MAX_LINKS) -> int:
     """Link a recorded recommendation to the other reviews' recommendations it resembles;
     return how many links it has now. Idempotent."""
@@ -306,7 +387,7 @@ async def link_recurrences(connection: Connection, recommendation_id: UUID, *,
     )
     if new is None:
         return 0
-    similar = await find_similar(
+    similar = await index.find_similar(
         connection, new["text"], threshold=threshold, limit=max_links, themes=new["themes"],
         addressee_types=new["addressee_types"], other_than_review=new["review_id"])
     later, earlier, similarity = [], [], []
@@ -339,18 +420,20 @@ class LibraryProjection:
     tables: Sequence[str] = ("recurrence_links",)
 
     def __init__(self, similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
-                 max_links: int = DEFAULT_MAX_LINKS) -> None:
+                 max_links: int = DEFAULT_MAX_LINKS, index: LibraryIndex | None = None) -> None:
         if not 0 < similarity_threshold <= 1:
             raise ValueError("the similarity threshold must be in (0, 1]")
         if max_links < 1:
             raise ValueError("max_links must be at least 1")
         self.similarity_threshold = similarity_threshold
         self.max_links = max_links
+        self.index = index or LibraryIndex()
 
     async def apply(self, connection: Connection, event: RecordedEvent) -> None:
         if event.type != RECOMMENDATION_RECORDED:
             return
-        await link_recurrences(connection, UUID(str(event.data["recommendation_id"])),
+        await link_recurrences(connection, self.index,
+                               UUID(str(event.data["recommendation_id"])),
                                threshold=self.similarity_threshold, max_links=self.max_links)
 
 

@@ -45,11 +45,12 @@ _ROWS_PER_CHUNK = 200
 
 
 def build_library_router(
-    runtime: ServiceRuntime, clock: Callable[[], datetime], *,
+    runtime: ServiceRuntime, clock: Callable[[], datetime], index: library.LibraryIndex, *,
     similarity_threshold: float = library.DEFAULT_SIMILARITY_THRESHOLD,
 ) -> APIRouter:
     """The library's routes; the pool is looked up per request (routes exist before it does).
-    `similarity_threshold` is /library/similar's default, the one recurrence links use."""
+    `index` is the one recurrence links use, and `similarity_threshold` /library/similar's
+    default, the one recurrence links use."""
     router = APIRouter(prefix="/library", tags=["library"])
 
     def pool() -> asyncpg.Pool:
@@ -90,10 +91,10 @@ def build_library_router(
     ) -> dict[str, Any]:
         if threshold is None:
             threshold = similarity_threshold
-        async with pool().acquire() as connection, connection.transaction(readonly=True):
-            rows = await library.find_similar(connection, text, threshold=threshold, limit=limit,
-                                              themes=theme or (),
-                                              addressee_types=addressee_type or ())
+        async with pool().acquire() as connection:
+            rows = await index.find_similar(connection, text, threshold=threshold, limit=limit,
+                                            themes=theme or (),
+                                            addressee_types=addressee_type or ())
         return {"threshold": threshold,
                 "items": [{key: library.json_ready(value) for key, value in row.items()}
                           for row in rows]}
