@@ -25,8 +25,8 @@ from dhr_platform.http import create_app
 from dhr_platform.projections import rebuild, table_checksum
 from dhr_recommendations.__main__ import MIGRATIONS, projections
 from dhr_recommendations.library import LibraryIndex
-from dhr_recommendations.similarity import trigrams
 from dhr_recommendations.library_api import build_library_router
+from dhr_recommendations.similarity import trigrams
 from support.library_corpus import Corpus, Recommendation, corpus, recorded_events, stream_of
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

@@ -41,6 +41,7 @@ from dhr_contracts.recommendations import (
 )
 from dhr_platform.commands import new_event
 from dhr_platform.eventstore import NewEvent
+from dhr_recommendations.library import addressee_facets
 from dhr_recommendations.status import ntsb_status
 
 THEMES = ("technology_systems", "identification_of_risk", "training", "policy",
@@ -787,7 +788,7 @@ def stream_of(r: Recommendation) -> str:
 
 RECOMMENDATION_COLUMNS = ("recommendation_id", "review_id", "number", "csp_area", "level",
                           "themes", "tags", "text", "issued_on", "smart_score", "smart_flags",
-                          "open", "version", "state", "source")
+                          "open", "version", "state", "source", "addressee_facets")
 ADDRESSEE_COLUMNS = ("recommendation_id", "addressee_id", "name", "addressee_type",
                      "response_status", "implementation_claimed", "implementation_verified",
                      "response_due_on", "target_date", "open", "ntsb_status")
@@ -796,7 +797,9 @@ ADDRESSEE_COLUMNS = ("recommendation_id", "addressee_id", "name", "addressee_typ
 def recommendation_record(r: Recommendation) -> tuple[Any, ...]:
     return (r.recommendation_id, r.review_id, r.number, r.csp_area, r.level, list(r.themes),
             list(r.tags), r.text, r.issued_on, r.smart_score, list(r.smart_flags), r.open, 1, {},
-            "review_report")
+            "review_report",
+            addressee_facets((a.addressee_type, a.implementation_verified or a.implementation_claimed)
+                             for a in r.addressees))
 
 
 def addressee_records(r: Recommendation) -> list[tuple[Any, ...]]:

@@ -15,10 +15,11 @@ from dhr_recommendations.similarity import Entry, TrigramIndex, trigrams
 
 THEMES = ("training", "policy", "record_keeping", "identification_of_risk")
 TYPES = ("police", "housing", "health_services")
-WORDS = ("the police should ensure that officers review risk assessments within days of a "
-         "MARAC referral and record coercive control housing teams must share information "
-         "with health visitors GPs audit 95% of cases by 2027 training for staff on stalking "
-         "and honour based abuse").split()
+SENTENCE = ("the police should ensure that officers review risk assessments within days of a "
+            "MARAC referral and record coercive control housing teams must share information "
+            "with health visitors GPs audit 95% of cases by 2027 training for staff on stalking "
+            "and honour based abuse")
+WORDS = SENTENCE.split()
 
 
 def make_corpus(count: int, seed: int) -> list[Entry]:
@@ -40,7 +41,7 @@ def make_corpus(count: int, seed: int) -> list[Entry]:
     return entries
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trigrams_of(text: str) -> frozenset[str]:
     return trigrams(text)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import html
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -126,18 +126,13 @@ class LibraryFilter:
         if len(open_closed) == 1:
             conditions.append(f"r.open = {parameter('open' in open_closed)}")
         implementation = [status for status in self.statuses if status not in OPEN_CLOSED]
-        addressee_conditions = []
-        if self.addressee_types:
-            addressee_conditions.append(
-                f"a.addressee_type = ANY({parameter(list(self.addressee_types))}::text[])")
-        if implementation:
-            addressee_conditions.append(
-                f"{EFFECTIVE_STATUS_SQL} = ANY({parameter(implementation)}::text[])")
-        if addressee_conditions:
-            conditions.append(
-                "EXISTS (SELECT 1 FROM recommendation_addressees a"
-                " WHERE a.recommendation_id = r.recommendation_id AND "
-                + " AND ".join(addressee_conditions) + ")")
+        if self.addressee_types and implementation:
+            wanted = [f"{t}:{s}" for t in self.addressee_types for s in implementation]
+        else:
+            wanted = ([f"type:{t}" for t in self.addressee_types]
+                      + [f"status:{s}" for s in implementation])
+        if wanted:
+            conditions.append(f"r.addressee_facets && {parameter(wanted)}::text[]")
         return " AND ".join(conditions)
 
 
@@ -163,6 +158,15 @@ def _snippet(headline: str | None) -> str | None:
 
 
 # --- search -----------------------------------------------------------------------------------
+
+
+def addressee_facets(addressees: Iterable[tuple[str, str]]) -> list[str]:
+    """A recommendation's `addressee_facets` (migration 0004) from its addressees' (type,
+    effective status): each type, each status, and each type:status of one addressee."""
+    return sorted({facet for addressee_type, status in addressees
+                   for facet in (f"type:{addressee_type}", f"status:{status}",
+                                 f"{addressee_type}:{status}")})
+
 
 
 async def search(pool: asyncpg.Pool, criteria: LibraryFilter, *, limit: int = 20,
@@ -214,7 +218,8 @@ async def facet_counts(pool: asyncpg.Pool | Connection,
     where = criteria.where(arguments)
     rows = await pool.fetch(
         f"""WITH matched AS MATERIALIZED (
-                SELECT r.recommendation_id, r.themes, r.level, r.csp_area, r.open
+                SELECT r.recommendation_id, r.themes, r.level, r.csp_area, r.open,
+                       r.addressee_facets
                   FROM recommendations r WHERE {where})
             SELECT 'total' AS facet, NULL AS value, count(*) AS count FROM matched
             UNION ALL
@@ -229,13 +234,11 @@ async def facet_counts(pool: asyncpg.Pool | Connection,
                    count(*)
               FROM matched GROUP BY GROUPING SETS ((level), (csp_area), (open))
             UNION ALL
-            SELECT CASE WHEN grouping(a.addressee_type) = 0 THEN 'addressee_type'
-                        ELSE 'status' END,
-                   CASE WHEN grouping(a.addressee_type) = 0 THEN a.addressee_type
-                        ELSE {EFFECTIVE_STATUS_SQL} END,
-                   count(DISTINCT a.recommendation_id)
-              FROM matched JOIN recommendation_addressees a USING (recommendation_id)
-             GROUP BY GROUPING SETS ((a.addressee_type), ({EFFECTIVE_STATUS_SQL}))""",
+            SELECT CASE WHEN facet LIKE 'type:%' THEN 'addressee_type' ELSE 'status' END,
+                   split_part(facet, ':', 2), count(*)
+              FROM matched, unnest(matched.addressee_facets) AS facet
+             WHERE facet LIKE 'type:%' OR facet LIKE 'status:%'
+             GROUP BY facet""",
         *arguments,
     )
     facets: dict[str, list[dict[str, Any]]] = {name: [] for name in FACETS}

@@ -16,6 +16,7 @@ from dhr_platform.commands import payload_of
 from dhr_platform.database import Connection
 from dhr_platform.eventstore import RecordedEvent
 from dhr_recommendations import domain
+from dhr_recommendations.library import addressee_facets
 from dhr_recommendations.model import AddresseeState, RecommendationState
 from dhr_recommendations.status import FINISHED_CLAIMS, REVERIFIED
 
@@ -51,15 +52,21 @@ class RecommendationsProjection:
         await connection.execute(
             """INSERT INTO recommendations
                    (recommendation_id, review_id, number, csp_area, level, themes, tags, text,
-                    issued_on, smart_score, smart_flags, open, version, state, source)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15)
+                    issued_on, smart_score, smart_flags, open, version, state, source,
+                    addressee_facets)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15,
+                       $16)
                ON CONFLICT (recommendation_id) DO UPDATE SET
-                   open = excluded.open, version = excluded.version, state = excluded.state""",
+                   open = excluded.open, version = excluded.version, state = excluded.state,
+                   addressee_facets = excluded.addressee_facets""",
             recommendation_id, state.review_id, state.number, state.csp_area, state.level.value,
             [t.value for t in state.themes], list(state.tags), state.text, state.issued_on,
             state.smart.score, [f.flag.value for f in state.smart.findings], state.open,
             event.stream_version, state.model_dump(mode="json"),
-            state.source.value if state.source else "direct")
+            state.source.value if state.source else "direct",
+            addressee_facets((a.addressee_type.value,
+                              (a.implementation_verified or a.implementation_claimed).value)
+                             for a in state.addressees))
         await connection.executemany(
             """INSERT INTO recommendation_addressees
                    (recommendation_id, addressee_id, name, addressee_type, response_status,
