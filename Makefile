@@ -14,7 +14,7 @@ help:
 	@echo "make test     run every test against a real Kafka broker and PostgreSQL server"
 	@echo "make lint     ruff, mypy (strict on domain modules) and import-linter"
 	@echo "make bench    run the benchmarks and print their figures"
-	@echo "make schemas  regenerate contracts/schemas from the contract models"
+	@echo "make schemas  regenerate contracts/schemas (event schemas, AsyncAPI, OpenAPI)"
 	@echo "make clean    remove the virtual environment, caches and local state"
 
 $(UV):
@@ -54,6 +54,9 @@ bench: install
 
 schemas: install
 	$(UV) run python -m dhr_contracts.schemas
+	for service in commissioning panel learning recommendations oversight; do \
+		$(UV) run dhr-$$service openapi > contracts/schemas/openapi/$$service.json || exit 1; \
+	done
 
 infra-up: install
 	$(UV) run dhr-local up

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from dhr_contracts import schemas, topics
 from dhr_contracts.base import PERSONAL_DATA_KEY
@@ -37,7 +38,8 @@ BOUNDS = {"minimum": False, "exclusiveMinimum": False, "minLength": False, "minI
 
 
 def load(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    return yaml.safe_load(text) if path.suffix == ".yaml" else json.loads(text)
 
 
 def published_event_types() -> list[str]:

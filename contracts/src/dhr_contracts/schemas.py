@@ -1,4 +1,5 @@
-"""Generate contracts/schemas/ from the models: JSON Schemas, an AsyncAPI 3 document and an index.
+"""Generate contracts/schemas/ from the models: JSON Schemas, an AsyncAPI 3 document (YAML) and an
+index.
 
 Run `python -m dhr_contracts.schemas` (`make schemas`) after changing a model and commit the result;
 `python -m dhr_contracts.schemas --check` exits 1 when the committed files differ (CI runs it).
@@ -17,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic.json_schema import models_json_schema
 
 from dhr_contracts import topics
@@ -29,7 +31,7 @@ JsonObject = dict[str, Any]
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-ASYNCAPI_FILE = "asyncapi.json"
+ASYNCAPI_FILE = "asyncapi.yaml"
 ENVELOPE_FILE = "envelope.schema.json"
 INDEX_FILE = "index.json"
 KAFKA_BINDING_VERSION = "0.5.0"
@@ -80,6 +82,13 @@ def topic_of(event_type: str) -> str:
 def dump(document: Mapping[str, Any]) -> str:
     """Deterministic JSON text: sorted keys, 2-space indent, trailing newline."""
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def dump_yaml(document: Mapping[str, Any]) -> str:
+    """Deterministic YAML text: sorted keys, block style, long lines kept whole."""
+    text: str = yaml.safe_dump(dict(document), sort_keys=True, allow_unicode=True,
+                               default_flow_style=False, width=1_000_000)
+    return text
 
 
 def event_schema(model: type[EventPayload]) -> JsonObject:
@@ -269,6 +278,37 @@ def asyncapi_document() -> JsonObject:
         "messages": [{"$ref": f"#/channels/{intake}/messages/DeathNotification"}],
     }
 
+    checkpoints = topics.OVERSIGHT_CHECKPOINTS
+    messages["Checkpoint"] = {
+        "name": "Checkpoint",
+        "title": "Signed ledger checkpoint",
+        "summary": "The oversight ledger's size and root hash, signed: a C2SP tlog-checkpoint "
+                   "signed note (docs/audit-export.md).",
+        "contentType": "text/plain",
+        "payload": {"type": "string", "description": (
+            "The signed note in UTF-8: the origin line, the tree size, the base64 root hash, a "
+            "blank line, then one Ed25519 signature line per key.")},
+        "bindings": {"kafka": {
+            "key": {"type": "string", "description": "The ledger's origin line."},
+            "bindingVersion": KAFKA_BINDING_VERSION}},
+    }
+    channels[checkpoints] = {
+        "address": checkpoints,
+        "title": "Signed checkpoints of the oversight ledger",
+        "description": (
+            "Every checkpoint the oversight service issues, in order of tree size, for oversight "
+            "bodies that keep their own copy and check consistency between checkpoints. Kept "
+            "forever."),
+        "messages": {"Checkpoint": {"$ref": "#/components/messages/Checkpoint"}},
+        "bindings": {"kafka": _topic_binding(checkpoints, retention_ms=-1)},
+    }
+    operations[f"send.{checkpoints}"] = {
+        "action": "send",
+        "title": "The oversight service publishes each checkpoint it signs",
+        "channel": {"$ref": f"#/channels/{checkpoints}"},
+        "messages": [{"$ref": f"#/channels/{checkpoints}/messages/Checkpoint"}],
+    }
+
     messages["DeadLetter"] = {
         "name": "DeadLetter",
         "title": "Dead letter",
@@ -372,7 +412,7 @@ def render() -> dict[str, str]:
             "personal_data_fields": sorted(model.personal_fields()),
         })
     files[ENVELOPE_FILE] = dump(envelope_schema())
-    files[ASYNCAPI_FILE] = dump(asyncapi_document())
+    files[ASYNCAPI_FILE] = dump_yaml(asyncapi_document())
     files[INDEX_FILE] = dump({
         "event_types": entries,
         "envelope": {"schema": ENVELOPE_FILE, "sha256": _sha256(files[ENVELOPE_FILE])},

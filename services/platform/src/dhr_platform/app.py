@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -58,6 +59,11 @@ async def rebuild_read_models(spec: ServiceSpec, settings: PlatformSettings) -> 
         await pool.close()
 
 
+def openapi_text(app: FastAPI) -> str:
+    """The app's OpenAPI document as deterministic JSON text (sorted keys, trailing newline)."""
+    return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def run_service(
     argv: list[str] | None,
     *,
@@ -65,10 +71,15 @@ def run_service(
     runtime: ServiceRuntime,
     build_app: Callable[[ServiceRuntime], FastAPI],
 ) -> None:
-    """`dhr-<service> [serve]` runs the service; `dhr-<service> rebuild` rebuilds its read models."""
+    """`dhr-<service> [serve]` runs the service; `dhr-<service> rebuild` rebuilds its read models;
+    `dhr-<service> openapi` prints its OpenAPI document (what contracts/schemas/openapi holds)."""
     parser = argparse.ArgumentParser(prog=f"dhr-{runtime.spec.name}")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "rebuild"])
+    parser.add_argument("command", nargs="?", default="serve",
+                        choices=["serve", "rebuild", "openapi"])
     args = parser.parse_args(argv)
+    if args.command == "openapi":
+        print(openapi_text(build_app(runtime)), end="")
+        return
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "rebuild":
