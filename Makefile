@@ -1,13 +1,14 @@
 # Two commands on a fresh machine: `make run` runs the whole system, `make test` passes the tests.
-# Prerequisites: Python 3.11+, Java 17+, Maven, PostgreSQL 15+ server binaries. Everything else
-# (uv, the Python dependencies, the Kafka jars) is installed by these targets.
+# Prerequisites: Python 3.11+, Java 17+, Maven, PostgreSQL 15+ server binaries, Go (to build helm),
+# Node.js with npm (the AsyncAPI parser).
+# Everything else (uv, the Python dependencies, the Kafka jars, helm) is installed by these targets.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-unit test-integration lint format bench schemas infra-up infra-down clean
+.PHONY: help install helm run test test-unit test-integration lint format bench schemas infra-up infra-down clean
 
 help:
 	@echo "make run      run the whole system (Kafka, PostgreSQL, services, a sample review)"
@@ -26,11 +27,15 @@ $(UV):
 
 install: .venv/.synced
 
+# helm for the offline checks of the Helm chart (tests/deploy), built once into ~/.cache/dhr.
+helm:
+	@bash deploy/helm/install-helm >/dev/null
+
 run: install
 	$(UV) run dhr-run
 
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
-test: install
+test: install helm
 	@set +e; $(UV) run pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; \
 	exit $$status

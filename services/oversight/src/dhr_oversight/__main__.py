@@ -1,8 +1,9 @@
-"""Composition root of the oversight service: `serve` (default) or `rebuild` (the read models;
-`dhr rebuild` rebuilds the ledger itself from the topics)."""
+"""Composition root of the oversight service: `serve` (default), `rebuild` (the read models;
+`dhr rebuild` rebuilds the ledger itself from the topics) or `migrate`."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from dhr_oversight.consumers import ledger_effect
 from dhr_oversight.keys import SigningKeys, load_signing_keys
 from dhr_oversight.national_statistics_api import build_national_statistics_router
 from dhr_oversight.storage import MIGRATIONS, entries_of_types
-from dhr_platform.app import create_service_app, run_service
+from dhr_platform.app import create_service_app, run_migrations, run_service
 from dhr_platform.service import ServiceRuntime, ServiceSpec, Subscription
 
 Clock = Callable[[], datetime]
@@ -91,6 +92,11 @@ def build_app(settings: OversightSettings, clock: Clock = utc_now,
 
 def main(argv: list[str] | None = None) -> None:
     settings = OversightSettings()
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["migrate"]:
+        # Before the runtime is built: it loads the signing keys, which migrations do not need
+        # (a deployment's migration job is given none).
+        run_migrations("oversight", [MIGRATIONS], settings)
+        return
     runtime = build_runtime(settings)
     run_service(argv, settings=settings, runtime=runtime,
                 build_app=lambda _: build_app(settings, runtime=runtime))

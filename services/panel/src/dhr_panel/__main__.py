@@ -1,4 +1,4 @@
-"""Composition root of the panel service: `serve` (default) or `rebuild`."""
+"""Composition root of the panel service: `serve` (default), `rebuild` or `migrate`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """What every service's composition root shares: the app whose lifespan runs the runtime, and
-the `serve` / `rebuild` command line."""
+the `serve` / `rebuild` / `migrate` command line."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from dhr_platform.database import create_pool, migrate, platform_migrations
+from dhr_platform.database import MigrationSource, create_pool, migrate, platform_migrations
 from dhr_platform.eventstore import EventStore
 from dhr_platform.http import create_app
 from dhr_platform.projections import rebuild
 from dhr_platform.service import ServiceRuntime, ServiceSpec
 from dhr_platform.settings import PlatformSettings
+
+COMMANDS = ("serve", "rebuild", "migrate", "openapi")
 
 
 def create_service_app(
@@ -49,6 +51,23 @@ def create_service_app(
     )
 
 
+async def apply_migrations(name: str, migrations: Sequence[MigrationSource],
+                           settings: PlatformSettings) -> list[str]:
+    """Create the service's schema and apply its pending migrations; nothing else (no Kafka)."""
+    pool = await create_pool(settings.database_url, name, max_size=1)
+    try:
+        return await migrate(pool, name, [platform_migrations(), *migrations])
+    finally:
+        await pool.close()
+
+
+def run_migrations(name: str, migrations: Sequence[MigrationSource],
+                   settings: PlatformSettings) -> None:
+    """`dhr-<service> migrate`: apply the pending migrations and say which."""
+    applied = asyncio.run(apply_migrations(name, migrations, settings))
+    print(f"{name}: applied {', '.join(applied)}" if applied else f"{name}: nothing to apply")
+
+
 async def rebuild_read_models(spec: ServiceSpec, settings: PlatformSettings) -> int:
     """Migrate, then empty the service's read models and replay its event store into them."""
     pool = await create_pool(settings.database_url, spec.name)
@@ -71,17 +90,20 @@ def run_service(
     runtime: ServiceRuntime,
     build_app: Callable[[ServiceRuntime], FastAPI],
 ) -> None:
-    """`dhr-<service> [serve]` runs the service; `dhr-<service> rebuild` rebuilds its read models;
-    `dhr-<service> openapi` prints its OpenAPI document (what contracts/schemas/openapi holds)."""
+    """`dhr-<service> [serve]` runs the service; `rebuild` rebuilds its read models; `migrate`
+    applies its pending database migrations and exits (a deployment runs it before a rollout);
+    `openapi` prints its OpenAPI document (what contracts/schemas/openapi holds)."""
     parser = argparse.ArgumentParser(prog=f"dhr-{runtime.spec.name}")
-    parser.add_argument("command", nargs="?", default="serve",
-                        choices=["serve", "rebuild", "openapi"])
+    parser.add_argument("command", nargs="?", default="serve", choices=COMMANDS)
     args = parser.parse_args(argv)
     if args.command == "openapi":
         print(openapi_text(build_app(runtime)), end="")
         return
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "migrate":
+        run_migrations(runtime.spec.name, runtime.spec.migrations, settings)
+        return
     if args.command == "rebuild":
         count = asyncio.run(rebuild_read_models(runtime.spec, settings))
         tables = ", ".join(t for p in runtime.spec.projections for t in p.tables)
