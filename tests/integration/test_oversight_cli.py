@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 from test_oversight_service import commissioned, member_added, notification
 
-from dhr_oversight import cli
+from dhr_oversight import cli, rebuild_reader
 from dhr_oversight.ledger import MerkleTree, NoteVerifier, open_checkpoint
 
 if TYPE_CHECKING:
@@ -75,8 +75,12 @@ async def test_history_lists_the_review_s_events_in_order_across_two_topics_from
     assert "victim_name: A. Person" in shown
 
 
+@pytest.mark.parametrize("in_process_below", [rebuild_reader.IN_PROCESS_BELOW, 0],
+                         ids=["read-in-process", "read-by-worker-processes"])
 async def test_rebuild_from_the_topics_gives_the_same_ledger_rows_and_root_hash_as_live(
-        oversight: RunningOversight, dhr) -> None:  # type: ignore[no-untyped-def]
+        oversight: RunningOversight, dhr, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+        in_process_below: int) -> None:
+    monkeypatch.setattr(rebuild_reader, "IN_PROCESS_BELOW", in_process_below)
     commissioning_topic, panel_topic = oversight.settings.oversight_topics
     reviews = [str(uuid.uuid4()) for _ in range(3)]
     notifications = [notification(review, f"Area {n}") for n, review in enumerate(reviews)]

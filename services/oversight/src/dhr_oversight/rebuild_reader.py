@@ -1,15 +1,15 @@
 """The reading half of `dhr rebuild`: every record of the ledger's topics turned into its entry,
 by several processes at once.
 
-Reading a record with aiokafka and deriving its leaf data (`storage.record_leaf`, the function
-the live consumer uses) are both CPU-bound Python, so the topics' partitions are shared out among
-worker processes. Each worker reads its partitions from their first offset to the end offset
-taken at the start (plain consumer, no group, large fetches), derives every record's entry and
-writes the entry's ledger row, all but the index and the recording time, in PostgreSQL's binary
-COPY layout to a spill file of its own. What the parent needs to order, check and index the
-entries (`Found`) comes back in small messages; the rows' bytes go to PostgreSQL straight from
-the spill files. So memory holds no envelope or leaf data, only a few numbers and two ids per
-entry.
+Reading a record (librdkafka, through confluent-kafka) and deriving its leaf data
+(`storage.record_leaf`, the function the live consumer uses) are both CPU-bound, so the topics'
+partitions are shared out among worker processes. Each worker reads its partitions from their
+first offset to the end offset taken at the start (plain consumer, no group, large fetches),
+derives every record's entry and writes the entry's ledger row, all but the index and the
+recording time, in PostgreSQL's binary COPY layout to a spill file of its own. What the parent
+needs to order, check and index the entries (`Found`) comes back in small messages; the rows'
+bytes go to PostgreSQL straight from the spill files. So memory holds no envelope or leaf data,
+only a few numbers and two ids per entry.
 """
 
 from __future__ import annotations
@@ -17,17 +17,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import mmap
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from dhr_oversight.storage import record_leaf
 
@@ -35,6 +38,8 @@ from dhr_oversight.storage import record_leaf
 FETCH_MAX_BYTES = 64 * 1024 * 1024
 PARTITION_FETCH_MAX_BYTES = 16 * 1024 * 1024
 MAX_RECORDS = 20_000
+_LOG = logging.getLogger("dhr_oversight.rebuild")
+Headers = Sequence[tuple[str, bytes]]  # how librdkafka gives a record's headers
 # Fewer records than this are read in the calling process: starting workers would cost more.
 IN_PROCESS_BELOW = 20_000
 
@@ -132,60 +137,72 @@ def encode_row_middle(event_id: str, topic: bytes, partition: int, offset: int, 
     ))
 
 
-async def _read_share(share: Share, progress: Any) -> ShareResult:
+def _read_share(share: Share, progress: Any) -> ShareResult:
     sha256 = hashlib.sha256
     found: list[Found] = []
     records = not_cloudevents = 0
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=share.bootstrap, group_id=None, enable_auto_commit=False,
-        isolation_level="read_committed", client_id=f"dhr-oversight-rebuild-{share.number}",
-        fetch_max_bytes=FETCH_MAX_BYTES, max_partition_fetch_bytes=PARTITION_FETCH_MAX_BYTES,
-    )
-    await consumer.start()
+    # librdkafka (confluent-kafka) rather than aiokafka here: it reads a record in about a third
+    # of the time, and reading is half of a rebuild. Assigned partitions only: no group is joined
+    # and nothing is committed (the group id is required by the client, never used).
+    consumer = Consumer({
+        "bootstrap.servers": share.bootstrap, "group.id": "dhr-oversight-rebuild",
+        "client.id": f"dhr-oversight-rebuild-{share.number}", "enable.auto.commit": False,
+        "enable.auto.offset.store": False, "isolation.level": "read_committed",
+        "fetch.max.bytes": FETCH_MAX_BYTES, "max.partition.fetch.bytes": PARTITION_FETCH_MAX_BYTES,
+        "queued.max.messages.kbytes": 256 * 1024, "fetch.wait.max.ms": 100,
+        "logger": _LOG,
+    })
     try:
-        partitions = {TopicPartition(share.topics[rank], partition): (rank, partition, end)
+        partitions = {(share.topics[rank], partition): (rank, partition, end)
                       for rank, partition, _, end in share.partitions}
-        consumer.assign(list(partitions))
-        for (_, _, first, _), tp in zip(share.partitions, partitions, strict=True):
-            consumer.seek(tp, first)
-        topic_fields = {tp: _text(tp.topic.encode()) for tp in partitions}
+        consumer.assign([KafkaTopicPartition(share.topics[rank], partition, first)
+                         for rank, partition, first, _ in share.partitions])
+        topic_fields = {topic: _text(topic.encode()) for topic, _ in partitions}
         remaining = set(partitions)
         position = 0
-        # A worker process of its own: blocking writes to the spill file hold up nothing else.
-        with open(share.spill_path, "wb", buffering=1 << 20) as spill:  # noqa: ASYNC230
+        with open(share.spill_path, "wb", buffering=1 << 20) as spill:
             while remaining:
-                batch = await consumer.getmany(*remaining, timeout_ms=500,
-                                               max_records=MAX_RECORDS)
                 count = 0
-                for tp, batch_records in batch.items():
-                    rank, partition, end = partitions[tp]
-                    topic_field = topic_fields[tp]
-                    for record in batch_records:
-                        offset = record.offset
-                        if offset >= end:
-                            continue
-                        count += 1
-                        try:
-                            event_id, review_id, event_type, data, area, moment = record_leaf(
-                                record.headers, record.value or b"")
-                        except ValueError:
-                            not_cloudevents += 1  # the live consumer dead-letters these
-                            continue
-                        digest = sha256(b"\x00" + data).digest()
-                        row = encode_row_middle(event_id, topic_field, partition, offset,
-                                                review_id, event_type, data, digest)
-                        spill.write(row)
-                        found.append(Found(moment, rank, partition, offset, event_id, digest,
-                                           review_id, area, share.number, position, len(row)))
-                        position += len(row)
+                for message in consumer.consume(num_messages=MAX_RECORDS, timeout=0.5):
+                    error = message.error()
+                    if error is not None:
+                        if error.retriable() or not error.fatal():
+                            continue  # the client retries by itself
+                        raise RuntimeError(f"reading the topics failed: {error}")
+                    # A delivered record always has its coordinates.
+                    topic, partition, offset = (cast(str, message.topic()),
+                                                cast(int, message.partition()),
+                                                cast(int, message.offset()))
+                    rank, _, end = partitions[(topic, partition)]
+                    if offset >= end:
+                        continue
+                    count += 1
+                    try:
+                        event_id, review_id, event_type, data, area, moment = record_leaf(
+                            cast(Headers, message.headers() or ()), message.value() or b"")
+                    except ValueError:
+                        not_cloudevents += 1  # the live consumer dead-letters these
+                        continue
+                    digest = sha256(b"\x00" + data).digest()
+                    row = encode_row_middle(event_id, topic_fields[topic], partition, offset,
+                                            review_id, event_type, data, digest)
+                    spill.write(row)
+                    found.append(Found(moment, rank, partition, offset, event_id, digest,
+                                       review_id, area, share.number, position, len(row)))
+                    position += len(row)
                 records += count
                 with progress.get_lock():
                     progress.value += count
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= partitions[tp][2]:
-                        remaining.discard(tp)
+                # A partition is done once the next offset to fetch reaches its end (the last
+                # records may be transaction markers, which are never delivered).
+                keys = list(remaining)
+                positions = consumer.position([KafkaTopicPartition(topic, partition)
+                                               for topic, partition in keys])
+                for key, next_offset in zip(keys, positions, strict=True):
+                    if next_offset.offset >= partitions[key][2]:
+                        remaining.discard(key)
     finally:
-        await consumer.stop()
+        consumer.close()
     return ShareResult(found, records, not_cloudevents)
 
 
@@ -219,7 +236,7 @@ def _init_worker(progress: Any) -> None:
 
 def read_share(share: Share) -> ShareResult:
     """Run in a worker process: read one share of the partitions into its spill file."""
-    return asyncio.run(_read_share(share, _progress))
+    return _read_share(share, _progress)
 
 
 async def read_all(bootstrap: str, topics: tuple[str, ...], spill_dir: Path, workers: int,
@@ -232,7 +249,7 @@ async def read_all(bootstrap: str, topics: tuple[str, ...], spill_dir: Path, wor
     groups = share_out(ranges, 1 if total < IN_PROCESS_BELOW else max(1, workers))
     if len(groups) == 1:  # not worth starting processes
         share = Share(0, bootstrap, topics, tuple(groups[0]), str(spill_dir / "rows-0.bin"))
-        return [await _read_share(share, _Counter(on_progress))]
+        return [await asyncio.to_thread(_read_share, share, _Counter(on_progress))]
     if not groups:
         return []
     # Forked, not spawned: spawning re-runs the caller's main module, which a script need not
