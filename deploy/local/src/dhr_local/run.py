@@ -9,21 +9,18 @@ the services and then the infrastructure it started.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dhr_local.__main__ import DEFAULT_CONTROLLER_PORT, DEFAULT_KAFKA_PORT, DEFAULT_POSTGRES_PORT
 from dhr_local.kafka import LocalKafka
 from dhr_local.postgres import LocalPostgres
 from dhr_local.process import default_state_dir
+from dhr_local.sample import request, walk
 
 
 @dataclass(frozen=True)
@@ -112,26 +109,12 @@ class Supervisor:
                 process.kill()
 
 
-def _request(method: str, url: str, body: dict[str, Any] | None = None,
-             headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    data = None if body is None else json.dumps(body).encode()
-    # Only http://127.0.0.1 URLs of our own services reach here.
-    request = urllib.request.Request(  # noqa: S310
-        url, data=data, method=method,
-        headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
 async def _wait_ready(service: Service, within_seconds: float = 120.0) -> None:
     url = f"http://127.0.0.1:{_port(service)}/readyz"
     deadline = time.monotonic() + within_seconds
     while time.monotonic() < deadline:
         try:
-            status, _ = await asyncio.to_thread(_request, "GET", url)
+            status, _ = await asyncio.to_thread(request, "GET", url)
             if status == 200:
                 return
         except (OSError, ValueError):
@@ -140,41 +123,15 @@ async def _wait_ready(service: Service, within_seconds: float = 120.0) -> None:
     raise RuntimeError(f"{service.name} was not ready within {within_seconds:.0f}s")
 
 
-def _sample_review() -> list[tuple[str, str, dict[str, Any]]]:
-    """A review walked from notification to Chair appointment, each step with a fixed
-    Idempotency-Key so that running `make run` again does not load it twice."""
-    notification = {
-        "notifying_agency": "Norfolk Constabulary",
-        "date_of_death": "2026-09-14",
-        "csp_learned_on": "2026-09-16",
-        "csp_area": "Norfolk",
-        "victim_age_band": "25-34",
-        "suspect_relationship": "current_intimate_partner",
-        "circumstances": "homicide",
-        "prior_agency_contact": "yes",
-    }
-    return [
-        ("sample-notification", "/reviews", notification),
-        ("sample-decision", "/reviews/{id}/decision-to-commission",
-         {"decided_on": "2026-10-01", "rationale": "Statutory criteria met: intimate partner "
-          "homicide of a person aged over 16 with prior agency contact."}),
-        ("sample-home-office", "/reviews/{id}/home-office-notification", {"notified_on": "2026-10-02"}),
-        ("sample-chair", "/reviews/{id}/chair",
-         {"appointed_on": "2026-10-20", "chair_name": "Independent Chair (sample)",
-          "declaration": {"line_management_of_involved_agency": False,
-                          "service_delivery_for_involved_agency": False}}),
-    ]
+def load_sample() -> str:
+    """Take the sample review through its whole life (dhr_local.sample), showing progress."""
+    urls = {service.name: f"http://127.0.0.1:{_port(service)}" for service in SERVICES}
 
+    def progress(number: int, total: int, title: str) -> None:
+        _say(f"sample review [{number:2d}/{total}] {title}")
 
-def load_sample(base_url: str) -> str:
-    review_id = ""
-    for key, path, body in _sample_review():
-        status, answer = _request("POST", base_url + path.replace("{id}", review_id), body,
-                                  {"Idempotency-Key": key, "X-Actor": "dhr-run:sample"})
-        if status >= 400:
-            raise RuntimeError(f"loading the sample review failed at {path}: {status} {answer}")
-        review_id = review_id or answer["review_id"]
-    return review_id
+    made = walk(urls, headers=lambda _: {"X-Actor": "dhr-run:sample"}, on_step=progress)
+    return made["review_id"]
 
 
 async def run() -> int:
@@ -215,16 +172,20 @@ async def run() -> int:
             await _wait_ready(service)
             _say(f"{service.name} ready on http://127.0.0.1:{_port(service)}")
         commissioning = f"http://127.0.0.1:{_port(SERVICES[0])}"
-        review_id = await asyncio.to_thread(load_sample, commissioning)
-        _say(f"""the system is up. Try:
-    curl -s {commissioning}/reviews | python3 -m json.tool
+        review_id = await asyncio.to_thread(load_sample)
+        urls = "\n".join(f"    {service.name:<16} http://127.0.0.1:{_port(service)}/docs"
+                          for service in SERVICES)
+        bundle = state_dir / "audit-bundle"
+        _say(f"""the system is up, with a sample review taken from notification to publication.
+  The services (each with its OpenAPI document at /docs):
+{urls}
+  Look at the sample review:
     curl -s {commissioning}/reviews/{review_id} | python3 -m json.tool
-    curl -s {commissioning}/reviews/{review_id}/events | python3 -m json.tool
-    curl -s http://127.0.0.1:8002/panels/{review_id} | python3 -m json.tool
-    curl -s http://127.0.0.1:8005/checkpoints/latest
-    uv run dhr history {review_id}
-    open {commissioning}/docs for the API (each service has /docs); logs in {log_dir}
-  Ctrl-C stops everything.""")
+    uv run dhr history {review_id}                 its history across services, from Kafka
+  Export and verify its audit bundle, as an oversight body would:
+    uv run dhr export --review {review_id} --out {bundle}
+    uv run dhr verify {bundle}
+  Logs are in {log_dir}. Ctrl-C stops everything; `make run` again reuses the data.""")
         await stop.wait()
     finally:
         _say("stopping the services")
