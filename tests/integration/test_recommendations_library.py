@@ -25,6 +25,7 @@ from dhr_platform.projections import rebuild, table_checksum
 from dhr_recommendations.__main__ import MIGRATIONS, projections
 from dhr_recommendations.library_api import build_library_router
 from support.library_corpus import Corpus, Recommendation, corpus, recorded_events, stream_of
+from support.tokens import HEALTH_LEAD, TestIssuer
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SCHEMA = "recommendations"
@@ -69,9 +70,10 @@ class Library:
 
 
 @pytest.fixture(scope="module")
-async def seeded(database_url: str) -> AsyncIterator[Library]:
+async def seeded(database_url: str, token_issuer: TestIssuer) -> AsyncIterator[Library]:
     """One database for the module's read-only tests, seeded once through the event store and
-    the service's projections (RecommendationsProjection, then LibraryProjection)."""
+    the service's projections (RecommendationsProjection, then LibraryProjection). The client
+    searches as an agency lead: the library is open to every person's role."""
     name = f"test_library_{uuid.uuid4().hex[:12]}"
     url = create_database(database_url, name)
     pool = await migrated_pool(url)
@@ -83,9 +85,11 @@ async def seeded(database_url: str) -> AsyncIterator[Library]:
                  for row in await pool.fetch("SELECT * FROM recurrence_links")}
         app = create_app(title="library", version="test", description="",
                          routers=[build_library_router(LibraryRuntime(pool), lambda: NOW)],  # type: ignore[arg-type]
-                         readiness={}, error_statuses={}, max_body_bytes=1 << 20)
+                         readiness={}, error_statuses={}, max_body_bytes=1 << 20,
+                         token_verifier=token_issuer.verifier())
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://library") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://library",
+                                     headers=token_issuer.headers(HEALTH_LEAD)) as client:
             yield Library(client, pool, data, links)
     finally:
         await pool.close()

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from dhr_platform.auth import token_verifier_from
 from dhr_platform.database import create_pool, migrate, platform_migrations
 from dhr_platform.eventstore import EventStore
 from dhr_platform.http import create_app
@@ -30,7 +31,9 @@ def create_service_app(
     version: str = "1.0.0",
 ) -> FastAPI:
     """The service's HTTP app; starting it (its lifespan) starts the whole runtime, and stopping
-    it finishes in-flight work first."""
+    it finishes in-flight work first. Its routes take bearer tokens verified as the DHR_AUTH_*
+    settings say (building the app fails when they are incomplete)."""
+    token_verifier = token_verifier_from(runtime.settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,7 +47,8 @@ def create_service_app(
     return create_app(
         title=title, version=version, description=description, routers=routers,
         readiness=runtime.readiness_checks(), error_statuses=error_statuses,
-        max_body_bytes=runtime.settings.max_body_bytes, lifespan=lifespan,
+        max_body_bytes=runtime.settings.max_body_bytes, token_verifier=token_verifier,
+        lifespan=lifespan,
     )
 
 
