@@ -4,6 +4,10 @@ Starts Kafka and PostgreSQL natively (unless DHR_KAFKA_BOOTSTRAP / DHR_DATABASE_
 elsewhere), runs every service as a child process under a small supervisor that reports and
 restarts a service that dies, loads a sample review, prints where to look, and on Ctrl-C stops
 the services and then the infrastructure it started.
+
+The services trust the local development token issuer (a key generated once into
+<state dir>/auth) unless DHR_AUTH_* variables name another; `make run` prints a token of it, and
+`uv run dhr token --role ROLE --org ORG` mints others.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dhr_local.__main__ import DEFAULT_CONTROLLER_PORT, DEFAULT_KAFKA_PORT, DEFA
 from dhr_local.kafka import LocalKafka
 from dhr_local.postgres import LocalPostgres
 from dhr_local.process import default_state_dir
+from dhr_platform.dev_issuer import DevelopmentIssuer
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,10 @@ async def _wait_ready(service: Service, within_seconds: float = 120.0) -> None:
     raise RuntimeError(f"{service.name} was not ready within {within_seconds:.0f}s")
 
 
+# The sample review's Chair is the default subject of `dhr token --role chair`.
+SAMPLE_CHAIR = "dev-chair"
+
+
 def _sample_review() -> list[tuple[str, str, dict[str, Any]]]:
     """A review walked from notification to Chair appointment, each step with a fixed
     Idempotency-Key so that running `make run` again does not load it twice."""
@@ -161,20 +170,41 @@ def _sample_review() -> list[tuple[str, str, dict[str, Any]]]:
         ("sample-home-office", "/reviews/{id}/home-office-notification", {"notified_on": "2026-10-02"}),
         ("sample-chair", "/reviews/{id}/chair",
          {"appointed_on": "2026-10-20", "chair_name": "Independent Chair (sample)",
+          "chair_subject": SAMPLE_CHAIR,
           "declaration": {"line_management_of_involved_agency": False,
                           "service_delivery_for_involved_agency": False}}),
     ]
 
 
-def load_sample(base_url: str) -> str:
+SAMPLE_AREA = "Norfolk"
+
+
+def load_sample(base_url: str, token: str) -> str:
+    """Load the sample review as the review manager of its area (`token`)."""
     review_id = ""
     for key, path, body in _sample_review():
         status, answer = _request("POST", base_url + path.replace("{id}", review_id), body,
-                                  {"Idempotency-Key": key, "X-Actor": "dhr-run:sample"})
+                                  {"Idempotency-Key": key, "Authorization": f"Bearer {token}"})
         if status >= 400:
             raise RuntimeError(f"loading the sample review failed at {path}: {status} {answer}")
         review_id = review_id or answer["review_id"]
     return review_id
+
+
+def _welcome(commissioning: str, review_id: str, token: str, log_dir: Path) -> str:
+    panel, oversight = (f"http://127.0.0.1:{_port(SERVICES[i])}" for i in (1, 4))
+    return f"""the system is up. Every call takes a bearer token; this one is a {SAMPLE_AREA}
+  review manager's for 8 hours (others: uv run dhr token --role ROLE --org ORG):
+    export TOKEN={token}
+    curl -s -H "Authorization: Bearer $TOKEN" {commissioning}/reviews | python3 -m json.tool
+    curl -s -H "Authorization: Bearer $TOKEN" {commissioning}/reviews/{review_id} | python3 -m json.tool
+    curl -s -H "Authorization: Bearer $TOKEN" {commissioning}/reviews/{review_id}/events
+    curl -s -H "Authorization: Bearer $TOKEN" {panel}/panels/{review_id}
+    curl -s -H "Authorization: Bearer $TOKEN" {oversight}/checkpoints/latest
+    uv run dhr history {review_id}
+    open {commissioning}/docs for the API (each service has /docs; Authorize with the token);
+  logs in {log_dir}
+  Ctrl-C stops everything."""
 
 
 async def run() -> int:
@@ -203,7 +233,12 @@ async def run() -> int:
         database_url = postgres.url
     if started_kafka or kafka.is_running():
         await asyncio.to_thread(kafka.wait_ready)
-    environment = dict(os.environ, DHR_KAFKA_BOOTSTRAP=bootstrap, DHR_DATABASE_URL=database_url)
+    issuer = DevelopmentIssuer.load_or_create(state_dir / "auth")
+    authentication = ({} if os.environ.get("DHR_AUTH_ISSUER") else issuer.environment())
+    _say("bearer tokens: " + (f"the development issuer (key in {issuer.directory})"
+                              if authentication else "the issuer of DHR_AUTH_*"))
+    environment = dict(os.environ, DHR_KAFKA_BOOTSTRAP=bootstrap, DHR_DATABASE_URL=database_url,
+                       **authentication)
     supervisor = Supervisor(SERVICES, environment, log_dir)
     tasks = [asyncio.create_task(supervisor.supervise(service)) for service in SERVICES]
     stop = asyncio.Event()
@@ -215,16 +250,13 @@ async def run() -> int:
             await _wait_ready(service)
             _say(f"{service.name} ready on http://127.0.0.1:{_port(service)}")
         commissioning = f"http://127.0.0.1:{_port(SERVICES[0])}"
-        review_id = await asyncio.to_thread(load_sample, commissioning)
-        _say(f"""the system is up. Try:
-    curl -s {commissioning}/reviews | python3 -m json.tool
-    curl -s {commissioning}/reviews/{review_id} | python3 -m json.tool
-    curl -s {commissioning}/reviews/{review_id}/events | python3 -m json.tool
-    curl -s http://127.0.0.1:8002/panels/{review_id} | python3 -m json.tool
-    curl -s http://127.0.0.1:8005/checkpoints/latest
-    uv run dhr history {review_id}
-    open {commissioning}/docs for the API (each service has /docs); logs in {log_dir}
-  Ctrl-C stops everything.""")
+        if authentication:
+            manager = issuer.mint(role="review_manager", organisation=SAMPLE_AREA)
+            review_id = await asyncio.to_thread(load_sample, commissioning, manager)
+            _say(_welcome(commissioning, review_id, manager, log_dir))
+        else:
+            _say(f"the system is up (no sample loaded: tokens come from your own issuer); API "
+                 f"at {commissioning}/docs; logs in {log_dir}. Ctrl-C stops everything.")
         await stop.wait()
     finally:
         _say("stopping the services")
