@@ -1,4 +1,4 @@
-"""Who may do what in the commissioning service (ADR 0007, docs/security.md).
+"""Who may do what in the commissioning service (ADR 0008, docs/security.md).
 
 Review cases belong to the CSP of their area: its review managers read and change them. The
 Chair reads the reviews they chair (matched on the token's subject, recorded at appointment);

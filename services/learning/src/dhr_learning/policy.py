@@ -1,4 +1,4 @@
-"""Who may do what in the learning service (ADR 0007, docs/security.md).
+"""Who may do what in the learning service (ADR 0008, docs/security.md).
 
 A review's learning is run by the review manager of its CSP area and by its Chair (both known
 from the commissioning service's events, in `known_reviews`); oversight bodies read it all.

@@ -1,4 +1,4 @@
-"""Who may do what in the oversight service (ADR 0007, docs/security.md).
+"""Who may do what in the oversight service (ADR 0008, docs/security.md).
 
 Oversight bodies (the Home Office, the Domestic Abuse Commissioner) read everything and change
 nothing. Checkpoints, verifier keys and consistency proofs hold no personal data: anyone with a

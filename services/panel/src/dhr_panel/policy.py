@@ -1,4 +1,4 @@
-"""Who may do what in the panel service (ADR 0007, docs/security.md).
+"""Who may do what in the panel service (ADR 0008, docs/security.md).
 
 A panel is run by the review manager of its CSP area and by its Chair (matched on the token's
 subject, recorded from the commissioning service's `ChairAppointed`). Agencies on the panel

@@ -1,4 +1,4 @@
-"""Bearer-token authentication: OIDC/JWT access tokens verified against a JWKS (ADR 0007).
+"""Bearer-token authentication: OIDC/JWT access tokens verified against a JWKS (ADR 0008).
 
 Every service route depends on `authenticate` (the app factory refuses to start otherwise), which
 verifies the token and gives the handler a `Principal`. What a principal may do is decided by

@@ -45,7 +45,7 @@ class EventMetadata:
 
     `actor` (CloudEvents `ce_actor`) is the token's subject for a command over HTTP, or the
     service or topic that caused it; the roles and organisation of an HTTP caller are kept
-    beside it in the stored metadata (the published envelope is unchanged, ADR 0007).
+    beside it in the stored metadata (the published envelope is unchanged, ADR 0008).
     """
 
     subject: str

@@ -1,4 +1,4 @@
-"""Authorisation helpers every service's policy module uses (ADR 0007).
+"""Authorisation helpers every service's policy module uses (ADR 0008).
 
 Two questions, asked in this order on every request:
 

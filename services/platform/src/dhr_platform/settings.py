@@ -38,7 +38,7 @@ class PlatformSettings(BaseSettings):
     consumer_initial_backoff_seconds: float = Field(default=0.2, ge=0)
     consumer_max_backoff_seconds: float = Field(default=5.0, ge=0)
 
-    # Bearer tokens (ADR 0007, docs/security.md): one of the two JWKS sources, issuer, audience.
+    # Bearer tokens (ADR 0008, docs/security.md): one of the two JWKS sources, issuer, audience.
     auth_jwks_url: str | None = Field(
         default=None, description="URL of the token issuer's JWKS (cached, fetched again on an "
         "unknown key id).")

@@ -1,4 +1,4 @@
-"""Who may do what in the recommendations service (ADR 0007, docs/security.md).
+"""Who may do what in the recommendations service (ADR 0008, docs/security.md).
 
 A review's recommendations are the business of the CSP of its area: its review managers enter
 them, verify implementation and follow up. Each addressee agency (its lead, its panel members
