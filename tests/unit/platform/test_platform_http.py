@@ -8,6 +8,7 @@ import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from dhr_platform.app import create_service_app
 from dhr_platform.auth import CurrentPrincipal, api_routes
 from dhr_platform.http import (
     Problem,
@@ -17,6 +18,8 @@ from dhr_platform.http import (
 )
 from dhr_platform.policy import Permissions
 from dhr_platform.principal import Role
+from dhr_platform.service import ServiceRuntime, ServiceSpec
+from dhr_platform.settings import PlatformSettings
 from support.tokens import TestIssuer
 
 
@@ -237,3 +240,27 @@ async def test_a_role_without_the_right_is_refused_before_its_body_is_read(
 
     assert refused.status_code == 403
     assert refused.json()["detail"] == "Your role (oversight_reader of Home Office) may not rename."
+
+
+async def test_a_service_without_a_token_configuration_describes_its_api_but_refuses_to_start(
+) -> None:
+    runtime = ServiceRuntime(ServiceSpec(name="things", topic="dhr.things.events.v1"),
+                             PlatformSettings(auth_issuer=None, auth_jwks_file=None))
+    router = APIRouter(dependencies=[PERMISSIONS.requires("use things")])
+
+    @router.get("/things")
+    async def things() -> list[str]:
+        return []
+
+    app = create_service_app(runtime, title="things", description="", routers=[router],
+                             error_statuses={})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        described = await client.get("/openapi.json")
+        unverifiable = await client.get("/things", headers={"Authorization": "Bearer x"})
+
+    assert "/things" in described.json()["paths"]
+    assert unverifiable.status_code == 503
+    with pytest.raises(ValueError, match="DHR_AUTH_ISSUER"):
+        async with app.router.lifespan_context(app):
+            pass

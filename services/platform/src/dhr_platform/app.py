@@ -32,11 +32,14 @@ def create_service_app(
 ) -> FastAPI:
     """The service's HTTP app; starting it (its lifespan) starts the whole runtime, and stopping
     it finishes in-flight work first. Its routes take bearer tokens verified as the DHR_AUTH_*
-    settings say (building the app fails when they are incomplete)."""
-    token_verifier = token_verifier_from(runtime.settings)
+    settings say: without them the app can be built (to describe its API) but not started."""
+    settings = runtime.settings
+    token_verifier = token_verifier_from(settings) if settings.auth_configured else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if token_verifier is None:
+            settings.require_auth_configuration()  # refuses: there is no anonymous mode
         await runtime.start()
         app.state.runtime = runtime
         try:

@@ -340,7 +340,9 @@ async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
     """The request's principal, from its verified bearer token (401 without a valid one)."""
-    verifier: TokenVerifier = request.app.state.token_verifier
+    verifier: TokenVerifier | None = request.app.state.token_verifier
+    if verifier is None:
+        raise SigningKeysUnavailable("Bearer-token verification is not configured.")
     if credentials is None:
         raise NotAuthenticated("A bearer token is required (Authorization: Bearer <token>).")
     try:

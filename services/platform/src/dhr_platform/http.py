@@ -204,7 +204,7 @@ def create_app(
     readiness: Mapping[str, ReadinessCheck],
     error_statuses: Mapping[type[Exception], int],
     max_body_bytes: int,
-    token_verifier: TokenVerifier,
+    token_verifier: TokenVerifier | None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
     """A service's FastAPI app with the platform's error, health and safety behaviour.
@@ -212,6 +212,8 @@ def create_app(
     Every route of `routers` requires a valid bearer token; the app refuses to be built when a
     route outside PUBLIC_PATHS would answer without one, or without a role check of its
     service's policy (`dhr_platform.policy.Permissions.requires`), checked before its body.
+    Without a `token_verifier` (an app built only to describe its API) every such route answers
+    503.
     """
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     app.state.token_verifier = token_verifier

@@ -92,6 +92,12 @@ class PlatformSettings(BaseSettings):
         if self.auth_jwks_url is not None and not self.auth_jwks_url.startswith("https://"):
             raise ValueError("DHR_AUTH_JWKS_URL must be an https:// URL outside development")
 
+    @property
+    def auth_configured(self) -> bool:
+        """Whether tokens can be verified: issuer, audience and exactly one JWKS source."""
+        return bool(self.auth_issuer and self.auth_audience) and (
+            (self.auth_jwks_url is None) != (self.auth_jwks_file is None))
+
     def require_auth_configuration(self) -> None:
         """Refuse to serve HTTP without a complete token configuration (there is no anonymous
         mode, in development either: `make run` wires the development issuer)."""
