@@ -412,11 +412,11 @@ async def test_learning_points_are_searched_only_in_the_reviews_the_caller_may_r
     review_id = await a_commissioned_review(kafka_bootstrap, area)
     manager = token_issuer.headers(role="review_manager", organisation=area)
 
-    async def known() -> bool:
-        return (await learning.client.get(f"/reviews/{review_id}/learning",
-                                          headers=manager)).status_code == 200
+    async def commissioned() -> bool:
+        response = await learning.client.get(f"/reviews/{review_id}/learning", headers=manager)
+        return response.status_code == 200 and bool(response.json()["review"]["commissioned_on"])
 
-    await eventually(known, timeout=60)
+    await eventually(commissioned, timeout=60)
     recorded = await learning.client.post(f"/reviews/{review_id}/learning-points", headers=manager,
                                           json={"recorded_on": "2026-03-20", "summary": "S.",
                                                 "themes": ["training"]})
