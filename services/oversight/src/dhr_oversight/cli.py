@@ -7,6 +7,9 @@
   dhr statistics [--area AREA] [--format json|csv]   statutory timeliness
   dhr keygen                                         a new signing key seed (base64)
   dhr import-dhrd DIR ...                            historic reviews (see dhr_oversight.dhrd)
+  dhr token --role ROLE --org ORG [--sub ID] [--ttl 8h]
+                                                     a bearer token of the local development
+                                                     issuer (`make run` creates it)
 
 Configuration comes from the same `DHR_*` variables as the service (DHR_KAFKA_BOOTSTRAP,
 DHR_DATABASE_URL, DHR_OVERSIGHT_*).
@@ -31,6 +34,8 @@ from dhr_oversight.config import OversightSettings
 from dhr_oversight.keys import SigningKeyError, generate_seed, load_signing_keys
 from dhr_oversight.ledger import NoteError, open_checkpoint
 from dhr_platform.database import Connection, create_pool, migrate, platform_migrations
+from dhr_platform.dev_issuer import DevelopmentIssuer, default_directory, parse_duration
+from dhr_platform.principal import Role
 
 SCHEMA = "oversight"
 
@@ -73,6 +78,19 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--format", choices=["json", "csv"], default="json")
 
     commands.add_parser("keygen", help="print a new Ed25519 signing key seed (base64)")
+
+    token = commands.add_parser(
+        "token", help="print a bearer token of the local development issuer (development only)")
+    token.add_argument("--role", required=True, choices=[role.value for role in Role])
+    token.add_argument("--org", help="the organisation: a CSP area for a review manager (e.g. "
+                       "Norfolk), an agency's name for agency roles (e.g. 'Norfolk "
+                       "Constabulary')")
+    token.add_argument("--sub", help="the subject (user id); by default one made of the role "
+                       "and organisation (a Chair's must be the one given at appointment)")
+    token.add_argument("--ttl", default="8h", help="lifetime, e.g. 30m, 8h, 2d (default 8h)")
+    token.add_argument("--issuer-dir", type=Path, default=None,
+                       help="the issuer's key directory (default: <state dir>/auth, the state "
+                       "dir being $DHR_STATE_DIR or .local)")
     commands.add_parser("import-dhrd", add_help=False,
                         help="import historic reviews of the DHRD (dhr import-dhrd --help)")
     return parser
@@ -100,6 +118,8 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     if args.command == "verify":
         return verify_command(args.directory, args.keys, out)
+    if args.command == "token":
+        return token_command(args, out)
     settings = OversightSettings()
     if args.command == "history":
         events = await history.history_from_kafka(settings.kafka_bootstrap,
@@ -127,6 +147,19 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
                   else json.dumps(report.as_json(), indent=2) + "\n")
         return 0
     raise CommandError(f"unknown command {args.command}")
+
+
+def token_command(args: argparse.Namespace, out: TextIO) -> int:
+    """Mint a token with the development issuer's key, created on first use as `make run` does
+    (its issuer name is refused outside development: such a token opens nothing in
+    production)."""
+    try:
+        ttl = parse_duration(args.ttl)
+        issuer = DevelopmentIssuer.load_or_create(args.issuer_dir or default_directory())
+    except (ValueError, OSError) as error:
+        raise CommandError(str(error)) from error
+    print(issuer.mint(role=args.role, organisation=args.org, subject=args.sub, ttl=ttl), file=out)
+    return 0
 
 
 def verify_command(directory: Path, keys_file: Path | None, out: TextIO) -> int:

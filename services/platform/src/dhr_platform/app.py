@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 
 from dhr_contracts.topics import dead_letter_topic
 from dhr_platform import dead_letters
+from dhr_platform.auth import token_verifier_from
 from dhr_platform.database import MigrationSource, create_pool, migrate, platform_migrations
 from dhr_platform.eventstore import EventStore
 from dhr_platform.http import create_app
@@ -35,10 +36,15 @@ def create_service_app(
     version: str = "1.0.0",
 ) -> FastAPI:
     """The service's HTTP app; starting it (its lifespan) starts the whole runtime, and stopping
-    it finishes in-flight work first."""
+    it finishes in-flight work first. Its routes take bearer tokens verified as the DHR_AUTH_*
+    settings say: without them the app can be built (to describe its API) but not started."""
+    settings = runtime.settings
+    token_verifier = token_verifier_from(settings) if settings.auth_configured else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if token_verifier is None:
+            settings.require_auth_configuration()  # refuses: there is no anonymous mode
         await runtime.start()
         app.state.runtime = runtime
         try:
@@ -49,7 +55,8 @@ def create_service_app(
     return create_app(
         title=title, version=version, description=description, routers=routers,
         readiness=runtime.readiness_checks(), error_statuses=error_statuses,
-        max_body_bytes=runtime.settings.max_body_bytes, lifespan=lifespan,
+        max_body_bytes=runtime.settings.max_body_bytes, token_verifier=token_verifier,
+        lifespan=lifespan,
     )
 
 
