@@ -1,12 +1,15 @@
-"""The `dhr` command of oversight bodies and operators:
+"""`dhr`: the one command for people — developers, operators and oversight bodies:
 
+  dhr run                                            the whole system with a sample review
+                                                     (`make run`; development tools only)
   dhr history REVIEW_ID [--json] [--show-personal]   a review's history, from Kafka alone
   dhr rebuild                                        the ledger rebuilt from the topics
   dhr export (--review ID | --area AREA | --all) [--since SIZE_OR_FILE] --out DIR
   dhr verify DIR [--keys FILE]                       verify a bundle; exit 1 when it fails
   dhr statistics [--area AREA] [--format json|csv]   statutory timeliness
   dhr keygen                                         a new signing key seed (base64)
-  dhr import-dhrd DIR ...                            historic reviews (see dhr_oversight.dhrd)
+  dhr import DIR ...                                 historic reviews of the DHRD (alias
+                                                     import-dhrd; see dhr_oversight.dhrd)
   dhr token --role ROLE --org ORG [--sub ID] [--ttl 8h]
                                                      a bearer token of the local development
                                                      issuer (`make run` creates it)
@@ -45,9 +48,25 @@ class CommandError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dhr", description="Oversight of Domestic Homicide "
-                                     "Reviews: histories, the ledger, audit exports.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="dhr", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The DHR platform's command for people: run the system, mint development "
+        "tokens, read a review's history, export and verify audit bundles, import historic "
+        "reviews, rebuild the oversight ledger.",
+        epilog="""first steps:
+  dhr run                                  start everything; it prints a review id and a token
+  dhr history REVIEW_ID                    that review's history across the services
+  dhr export --review REVIEW_ID --out B    its audit bundle (events, checkpoint, proofs, keys)
+  dhr verify B                             check the bundle as an oversight body would
+  dhr token --role review_manager --org Norfolk
+                                           a token for the services' APIs (/docs on each)
+
+The commands read the same DHR_* variables as the services (DHR_KAFKA_BOOTSTRAP,
+DHR_DATABASE_URL, ...); their defaults are those of `dhr run`. `dhr COMMAND --help` tells more.""")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("run", help="run the whole system locally with a sample review (as "
+                        "`make run`): Kafka, PostgreSQL, every service")
 
     show = commands.add_parser("history", help="a review's complete history, rebuilt from Kafka")
     show.add_argument("review_id")
@@ -91,8 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--issuer-dir", type=Path, default=None,
                        help="the issuer's key directory (default: <state dir>/auth, the state "
                        "dir being $DHR_STATE_DIR or .local)")
-    commands.add_parser("import-dhrd", add_help=False,
-                        help="import historic reviews of the DHRD (dhr import-dhrd --help)")
+    commands.add_parser("import", aliases=["import-dhrd"], add_help=False,
+                        help="import historic reviews of the DHRD (dhr import --help)")
     return parser
 
 
@@ -100,16 +119,30 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; the exit code is 0 on success, 1 when a bundle does not verify, 2 on
     any other failure."""
     arguments = sys.argv[1:] if argv is None else argv
-    if arguments[:1] == ["import-dhrd"]:
+    if arguments[:1] in (["import"], ["import-dhrd"]):
         from dhr_oversight.dhrd import main_import
 
         return main_import(arguments[1:])
+    if arguments[:1] == ["run"]:
+        _parser().parse_args(arguments)  # `dhr run --help`
+        return run_system()
     args = _parser().parse_args(arguments)
     try:
         return asyncio.run(run(args, sys.stdout))
     except (CommandError, SigningKeyError, BundleError, rebuild.RebuildError) as error:
         print(f"dhr {args.command}: {error}", file=sys.stderr)
         return 2
+
+
+def run_system() -> int:
+    """`dhr run`: the local supervisor of `make run` (deploy/local), when it is installed."""
+    try:
+        from dhr_local.run import run as run_locally
+    except ImportError:
+        print("dhr run: the development tools are not installed here; in a checkout of the "
+              "repository run `make run` (or `uv sync`, then `uv run dhr run`)", file=sys.stderr)
+        return 2
+    return asyncio.run(run_locally())
 
 
 async def run(args: argparse.Namespace, out: TextIO) -> int:
