@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import cache
 
 from fastapi import APIRouter, FastAPI
 
 from dhr_platform.database import create_pool, migrate, platform_migrations
 from dhr_platform.eventstore import EventStore
 from dhr_platform.http import create_app
+from dhr_platform.logs import configure_logging
+from dhr_platform.metrics import metrics_router
 from dhr_platform.projections import rebuild
 from dhr_platform.service import ServiceRuntime, ServiceSpec
 from dhr_platform.settings import PlatformSettings
+from dhr_platform.telemetry import RequestTelemetry, Telemetry
 
 
 def create_service_app(
@@ -41,11 +44,23 @@ def create_service_app(
         finally:
             await runtime.stop()
 
-    return create_app(
-        title=title, version=version, description=description, routers=routers,
+    def telemetry() -> Telemetry:
+        return runtime.telemetry or _no_telemetry()
+
+    app = create_app(
+        title=title, version=version, description=description,
+        routers=[*routers, metrics_router(lambda: telemetry().registry, runtime.refresh_metrics)],
         readiness=runtime.readiness_checks(), error_statuses=error_statuses,
         max_body_bytes=runtime.settings.max_body_bytes, lifespan=lifespan,
     )
+    # Added last, so outermost: it sees every answer, the body limit's 413 included.
+    app.add_middleware(RequestTelemetry, telemetry=telemetry)
+    return app
+
+
+@cache
+def _no_telemetry() -> Telemetry:
+    return Telemetry.disabled()
 
 
 async def rebuild_read_models(spec: ServiceSpec, settings: PlatformSettings) -> int:
@@ -69,8 +84,8 @@ def run_service(
     parser = argparse.ArgumentParser(prog=f"dhr-{runtime.spec.name}")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "rebuild"])
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.otel_service_name or f"dhr-{runtime.spec.name}",
+                      level=settings.log_level, log_format=settings.log_format)
     if args.command == "rebuild":
         count = asyncio.run(rebuild_read_models(runtime.spec, settings))
         tables = ", ".join(t for p in runtime.spec.projections for t in p.tables)
@@ -79,4 +94,4 @@ def run_service(
     import uvicorn
 
     uvicorn.run(build_app(runtime), host=settings.http_host, port=settings.http_port,
-                timeout_graceful_shutdown=15)
+                timeout_graceful_shutdown=15, log_config=None, access_log=False)

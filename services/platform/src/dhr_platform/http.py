@@ -189,7 +189,11 @@ def create_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
     """A service's FastAPI app with the platform's error, health and safety behaviour."""
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    # FastAPI's own telemetry would record URL paths and queries (review ids, search terms) and
+    # exception messages; the platform's RequestTelemetry traces requests instead (telemetry.py).
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False,
+                             "auto_configure": False})
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, error: RequestValidationError) -> JSONResponse:

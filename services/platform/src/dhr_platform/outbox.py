@@ -11,10 +11,12 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from opentelemetry.trace import NoOpTracer, Tracer
 
 from dhr_platform.database import Connection
 from dhr_platform.envelopes import to_envelope
 from dhr_platform.eventstore import EVENT_COLUMNS, RecordedEvent
+from dhr_platform.telemetry import PublishSpans
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_poll_seconds: float = 0.05,
         max_backoff_seconds: float = 5.0,
+        tracer: Tracer | None = None,
     ):
         self.pool = pool
         self.producer_factory = producer_factory
@@ -68,6 +71,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
         self.max_backoff_seconds = max_backoff_seconds
+        self.tracer = tracer or NoOpTracer()
         self.published = 0
         self._producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
@@ -132,15 +136,16 @@ class OutboxRelay:
     async def _publish(self, events: list[RecordedEvent]) -> None:
         producer = await self._ensure_producer()
         pending = []
-        for event in events:
-            envelope = to_envelope(event, self.source)
-            pending.append(await producer.send(
-                self.topic,
-                value=envelope.kafka_value(),
-                key=envelope.subject.encode(),
-                headers=envelope.kafka_headers(),
-            ))
-        await asyncio.gather(*pending)
+        with PublishSpans(self.tracer, self.topic) as spans:
+            for event in events:
+                envelope = to_envelope(event, self.source)
+                pending.append(await producer.send(
+                    self.topic,
+                    value=envelope.kafka_value(),
+                    key=envelope.subject.encode(),
+                    headers=spans.headers_for(envelope),
+                ))
+            await asyncio.gather(*pending)
 
     async def publish_pending(self) -> int:
         """Publish one batch if there is one; return how many events it held."""

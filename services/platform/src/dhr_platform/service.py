@@ -16,8 +16,10 @@ from dhr_platform.consumers import ConsumerRuntime, Effect, RetryPolicy, safe_br
 from dhr_platform.database import MigrationSource, create_pool, migrate, ping, platform_migrations
 from dhr_platform.eventstore import EventStore, InlineProjection
 from dhr_platform.kafka import ensure_topics, kafka_reachable, safe_producer
+from dhr_platform.metrics import MetricsSampler
 from dhr_platform.outbox import OutboxRelay
 from dhr_platform.settings import PlatformSettings
+from dhr_platform.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,10 @@ class ServiceRuntime:
         self.consumers: ConsumerRuntime | None = None
         self._relay_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
+        self.telemetry: Telemetry | None = None
+        """Built from the settings at start unless given before (then its giver shuts it down)."""
+        self._owns_telemetry = False
+        self.metrics_sampler: MetricsSampler | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -100,12 +106,16 @@ class ServiceRuntime:
     async def start(self) -> None:
         settings, spec = self.settings, self.spec
         settings.refuse_development_defaults()
+        if self.telemetry is None:
+            self.telemetry = Telemetry.from_settings(settings, f"dhr-{spec.name}")
+            self._owns_telemetry = True
+        telemetry = self.telemetry
         self._pool = await create_pool(settings.database_url, spec.name,
                                        max_size=settings.database_pool_size)
         applied = await migrate(self.pool, spec.name, [platform_migrations(), *spec.migrations])
         if applied:
             log.info("%s: applied migrations %s", spec.name, applied)
-        self._store = EventStore(self.pool, spec.projections)
+        self._store = EventStore(self.pool, spec.projections, tracer=telemetry.tracer)
         topics = [spec.topic, *spec.extra_topics]
         topics += [dead_letter_topic(s.topic) for s in spec.subscriptions]
         topics += [s.topic for s in spec.subscriptions]
@@ -120,6 +130,7 @@ class ServiceRuntime:
                 batch_size=settings.relay_batch_size,
                 idle_poll_seconds=settings.relay_idle_poll_seconds,
                 max_backoff_seconds=settings.relay_max_backoff_seconds,
+                tracer=telemetry.tracer,
             )
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"{spec.name}-relay")
         if spec.subscriptions:
@@ -130,6 +141,7 @@ class ServiceRuntime:
                             settings.consumer_initial_backoff_seconds,
                             settings.consumer_max_backoff_seconds),
                 spec.permanent_errors,
+                telemetry,
             )
             for subscription in spec.subscriptions:
                 self.consumers.subscribe(subscription.topic, subscription.consumer,
@@ -137,13 +149,21 @@ class ServiceRuntime:
             await broker.start()
         for work in spec.background:
             self._background.append(asyncio.create_task(work(self)))
+        self.metrics_sampler = MetricsSampler(
+            telemetry.metrics, self.pool, settings.kafka_bootstrap,
+            client_id=f"dhr-{spec.name}-metrics", relay=spec.name if spec.run_relay else None,
+            subscriptions=[(s.topic, s.consumer) for s in spec.subscriptions])
+        self._background.append(asyncio.create_task(
+            self.metrics_sampler.run(settings.metrics_sample_seconds), name=f"{spec.name}-metrics"))
 
     async def stop(self) -> None:
         """Finish in-flight work, then close: background work and consumers first, the relay,
-        then the pool."""
+        then the pool; telemetry is flushed last."""
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self.metrics_sampler is not None:
+            await self.metrics_sampler.close()
         if self.consumers is not None:
             await self.consumers.broker.stop()
         if self.relay is not None and self._relay_task is not None:
@@ -151,6 +171,14 @@ class ServiceRuntime:
             await self._relay_task
         if self._pool is not None:
             await self._pool.close()
+        if self._owns_telemetry and self.telemetry is not None:
+            self.telemetry.shutdown()
+            self.telemetry, self._owns_telemetry = None, False
+
+    async def refresh_metrics(self) -> None:
+        """Sample the outbox backlog and consumer lag now (before a scrape of /metrics)."""
+        if self.metrics_sampler is not None:
+            await self.metrics_sampler.sample()
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[bool]]]:
         async def database() -> bool:
