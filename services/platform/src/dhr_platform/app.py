@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import cache
+from types import FrameType
 
 from fastapi import APIRouter, FastAPI
 
@@ -93,5 +95,23 @@ def run_service(
         return
     import uvicorn
 
-    uvicorn.run(build_app(runtime), host=settings.http_host, port=settings.http_port,
-                timeout_graceful_shutdown=15, log_config=None, access_log=False)
+    # On SIGTERM (or Ctrl-C) uvicorn stops accepting connections, lets in-flight requests
+    # finish (up to 15 s), runs the lifespan's shutdown (runtime.stop) and then raises the
+    # signal again for its previous handler: ours ends the process with 0 after a clean stop.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stop_requested)
+    try:
+        uvicorn.run(build_app(runtime), host=settings.http_host, port=settings.http_port,
+                    timeout_graceful_shutdown=15, log_config=None, access_log=False)
+    except _StopRequested:
+        pass
+    if runtime.started and not runtime.stopped:
+        raise SystemExit(f"dhr-{runtime.spec.name}: the service did not stop cleanly")
+
+
+class _StopRequested(Exception):
+    """SIGTERM or SIGINT, once uvicorn has shut down (or before it started)."""
+
+
+def _stop_requested(signum: int, frame: FrameType | None) -> None:
+    raise _StopRequested(signal.Signals(signum).name)

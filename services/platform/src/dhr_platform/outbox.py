@@ -201,6 +201,18 @@ class OutboxRelay:
         while not self._stopping.is_set():
             if await self.publish_pending() == 0:
                 await self._sleep(self.idle_poll_seconds)
+        await self._drain()
+
+    async def _drain(self) -> None:
+        """On stop, publish everything committed before letting go, so that a graceful
+        shutdown leaves no backlog. Rows that wait only for another session's open transaction
+        to end (see _NEXT_BATCH) are waited for; the caller bounds how long."""
+        while True:
+            if await self.publish_pending():
+                continue
+            if await self.backlog() == 0:
+                return
+            await asyncio.sleep(self.idle_poll_seconds)
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -209,4 +221,9 @@ class OutboxRelay:
             pass
 
     def stop(self) -> None:
+        """Stop once what is committed is published (the leader drains first)."""
         self._stopping.set()
+
+    async def close(self) -> None:
+        """Release the producer of a relay whose task was cancelled."""
+        await self._drop_producer()

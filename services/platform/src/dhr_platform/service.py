@@ -90,6 +90,8 @@ class ServiceRuntime:
         """Built from the settings at start unless given before (then its giver shuts it down)."""
         self._owns_telemetry = False
         self.metrics_sampler: MetricsSampler | None = None
+        self.started = False
+        self.stopped = False
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -106,6 +108,7 @@ class ServiceRuntime:
     async def start(self) -> None:
         settings, spec = self.settings, self.spec
         settings.refuse_development_defaults()
+        self.stopped = False
         if self.telemetry is None:
             self.telemetry = Telemetry.from_settings(settings, f"dhr-{spec.name}")
             self._owns_telemetry = True
@@ -155,10 +158,12 @@ class ServiceRuntime:
             subscriptions=[(s.topic, s.consumer) for s in spec.subscriptions])
         self._background.append(asyncio.create_task(
             self.metrics_sampler.run(settings.metrics_sample_seconds), name=f"{spec.name}-metrics"))
+        self.started = True
 
     async def stop(self) -> None:
-        """Finish in-flight work, then close: background work and consumers first, the relay,
-        then the pool; telemetry is flushed last."""
+        """Finish in-flight work, then close: background work and consumers first (their
+        in-flight messages are applied and their offsets committed), then the relay once it has
+        published what is committed, then the pool; telemetry is flushed last."""
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -168,12 +173,19 @@ class ServiceRuntime:
             await self.consumers.broker.stop()
         if self.relay is not None and self._relay_task is not None:
             self.relay.stop()
-            await self._relay_task
+            try:
+                await asyncio.wait_for(self._relay_task, self.settings.shutdown_drain_seconds)
+            except TimeoutError:
+                log.warning("%s: the relay did not publish everything within %.0fs; the rest is "
+                            "published at the next start", self.spec.name,
+                            self.settings.shutdown_drain_seconds)
+                await self.relay.close()
         if self._pool is not None:
             await self._pool.close()
         if self._owns_telemetry and self.telemetry is not None:
             self.telemetry.shutdown()
             self.telemetry, self._owns_telemetry = None, False
+        self.stopped = True
 
     async def refresh_metrics(self) -> None:
         """Sample the outbox backlog and consumer lag now (before a scrape of /metrics)."""

@@ -12,7 +12,7 @@ DEV_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 
 
 class ObservabilitySettings(BaseSettings):
-    """Logs, traces and metrics; the OpenTelemetry variables are read too."""
+    """Logs, traces, metrics and shutdown; the OpenTelemetry variables are read too."""
 
     model_config = SettingsConfigDict(env_prefix="DHR_", extra="ignore", frozen=True,
                                       populate_by_name=True)
@@ -33,6 +33,9 @@ class ObservabilitySettings(BaseSettings):
     metrics_sample_seconds: float = Field(
         default=15.0, gt=0, description="How often the outbox backlog and consumer lag are "
         "sampled (and before every /metrics scrape).")
+    shutdown_drain_seconds: float = Field(
+        default=10.0, gt=0, description="On stop, how long the relay may take to publish what "
+        "is committed before giving up (what is left is published at the next start).")
 
     @field_validator("otel_endpoint")
     @classmethod
