@@ -54,18 +54,43 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+_HANDLER_NAME = "dhr"
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is written (as logging's last resort
+    does), never to a stream that was replaced and closed since."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def configure_logging(service: str, *, level: str = "INFO",
                       log_format: Literal["json", "text"] = "json",
                       stream: TextIO | None = None) -> None:
-    """Route every logger (uvicorn's and the libraries' included) to one handler on stderr."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Route every logger (uvicorn's and the libraries' included) to one handler on stderr.
+
+    Calling it again replaces the handler it added; handlers added by others stay.
+    """
+    handler: logging.Handler = (_CurrentStderr() if stream is None
+                                else logging.StreamHandler(stream))
     if log_format == "json":
         handler.setFormatter(JsonFormatter(service))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
     for existing in list(root.handlers):
-        root.removeHandler(existing)
+        if existing.get_name() == _HANDLER_NAME:
+            root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
     # uvicorn's and faststream's loggers have handlers of their own (coloured text on stdout);

@@ -62,6 +62,7 @@ class OutboxRelay:
         idle_poll_seconds: float = 0.05,
         max_backoff_seconds: float = 5.0,
         tracer: Tracer | None = None,
+        drain_seconds: float = 10.0,
     ):
         self.pool = pool
         self.producer_factory = producer_factory
@@ -72,6 +73,7 @@ class OutboxRelay:
         self.idle_poll_seconds = idle_poll_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self.tracer = tracer or NoOpTracer()
+        self.drain_seconds = drain_seconds
         self.published = 0
         self._producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
@@ -206,13 +208,18 @@ class OutboxRelay:
     async def _drain(self) -> None:
         """On stop, publish everything committed before letting go, so that a graceful
         shutdown leaves no backlog. Rows that wait only for another session's open transaction
-        to end (see _NEXT_BATCH) are waited for; the caller bounds how long."""
-        while True:
+        to end (see _NEXT_BATCH) are waited for, up to `drain_seconds`; what is left is
+        published at the next start."""
+        deadline = asyncio.get_running_loop().time() + self.drain_seconds
+        while asyncio.get_running_loop().time() < deadline:
             if await self.publish_pending():
                 continue
             if await self.backlog() == 0:
                 return
             await asyncio.sleep(self.idle_poll_seconds)
+        log.warning("outbox relay %s: stopping with %d events unpublished (an open transaction "
+                    "holds them back); they are published at the next start", self.name,
+                    await self.backlog())
 
     async def _sleep(self, seconds: float) -> None:
         try:

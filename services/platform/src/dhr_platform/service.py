@@ -23,6 +23,9 @@ from dhr_platform.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
+# How long each step of a stop may wait for work that should already be finishing.
+STOP_STEP_SECONDS = 10.0
+
 
 @dataclass(frozen=True)
 class Subscription:
@@ -134,6 +137,7 @@ class ServiceRuntime:
                 idle_poll_seconds=settings.relay_idle_poll_seconds,
                 max_backoff_seconds=settings.relay_max_backoff_seconds,
                 tracer=telemetry.tracer,
+                drain_seconds=settings.shutdown_drain_seconds,
             )
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"{spec.name}-relay")
         if spec.subscriptions:
@@ -166,24 +170,33 @@ class ServiceRuntime:
         published what is committed, then the pool; telemetry is flushed last."""
         for task in self._background:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._background:
+            # Bounded: a task that ignored its cancellation must not keep the consumers running.
+            await asyncio.wait(self._background, timeout=STOP_STEP_SECONDS)
+            self._background.clear()
         if self.metrics_sampler is not None:
             await self.metrics_sampler.close()
         if self.consumers is not None:
             await self.consumers.broker.stop()
         if self.relay is not None and self._relay_task is not None:
             self.relay.stop()
-            try:
-                await asyncio.wait_for(self._relay_task, self.settings.shutdown_drain_seconds)
-            except TimeoutError:
-                log.warning("%s: the relay did not publish everything within %.0fs; the rest is "
-                            "published at the next start", self.spec.name,
-                            self.settings.shutdown_drain_seconds)
+            # The relay bounds its own drain; this bounds a relay stuck in Kafka or PostgreSQL.
+            done, _ = await asyncio.wait({self._relay_task},
+                                         timeout=self.settings.shutdown_drain_seconds
+                                         + STOP_STEP_SECONDS)
+            if not done:
+                log.warning("%s: the relay did not stop in time", self.spec.name)
+                self._relay_task.cancel()
                 await self.relay.close()
         if self._pool is not None:
-            await self._pool.close()
+            try:
+                await asyncio.wait_for(self._pool.close(), STOP_STEP_SECONDS)
+            except TimeoutError:
+                log.warning("%s: database connections still in use at stop; closing them",
+                            self.spec.name)
+                self._pool.terminate()
         if self._owns_telemetry and self.telemetry is not None:
-            self.telemetry.shutdown()
+            await asyncio.to_thread(self.telemetry.shutdown)
             self.telemetry, self._owns_telemetry = None, False
         self.stopped = True
 
