@@ -197,8 +197,9 @@ async def run() -> int:
     authentication = ({} if os.environ.get("DHR_AUTH_ISSUER") else issuer.environment())
     _say("bearer tokens: " + (f"the development issuer (key in {issuer.directory})"
                               if authentication else "the issuer of DHR_AUTH_*"))
-    environment = dict(os.environ, DHR_KAFKA_BOOTSTRAP=bootstrap, DHR_DATABASE_URL=database_url,
-                       **authentication)
+    # Logs are for a person at a terminal here (JSON lines are for log collectors).
+    environment = {"DHR_LOG_FORMAT": "text", **os.environ, "DHR_KAFKA_BOOTSTRAP": bootstrap,
+                   "DHR_DATABASE_URL": database_url, **authentication}
     supervisor = Supervisor(SERVICES, environment, log_dir)
     tasks = [asyncio.create_task(supervisor.supervise(service)) for service in SERVICES]
     stop = asyncio.Event()

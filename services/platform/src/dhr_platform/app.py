@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import cache
+from types import FrameType
 
 from fastapi import APIRouter, FastAPI
 
@@ -19,9 +21,12 @@ from dhr_platform.auth import token_verifier_from
 from dhr_platform.database import MigrationSource, create_pool, migrate, platform_migrations
 from dhr_platform.eventstore import EventStore
 from dhr_platform.http import create_app
+from dhr_platform.logs import configure_logging
+from dhr_platform.metrics import metrics_router
 from dhr_platform.projections import rebuild
 from dhr_platform.service import ServiceRuntime, ServiceSpec
 from dhr_platform.settings import PlatformSettings
+from dhr_platform.telemetry import RequestTelemetry, Telemetry
 
 COMMANDS = ("serve", "rebuild", "migrate", "openapi", "dead-letters")
 
@@ -52,12 +57,24 @@ def create_service_app(
         finally:
             await runtime.stop()
 
-    return create_app(
-        title=title, version=version, description=description, routers=routers,
+    def telemetry() -> Telemetry:
+        return runtime.telemetry or _no_telemetry()
+
+    app = create_app(
+        title=title, version=version, description=description,
+        routers=[*routers, metrics_router(lambda: telemetry().registry, runtime.refresh_metrics)],
         readiness=runtime.readiness_checks(), error_statuses=error_statuses,
         max_body_bytes=runtime.settings.max_body_bytes, token_verifier=token_verifier,
         lifespan=lifespan,
     )
+    # Added last, so outermost: it sees every answer, the body limit's 413 included.
+    app.add_middleware(RequestTelemetry, telemetry=telemetry)
+    return app
+
+
+@cache
+def _no_telemetry() -> Telemetry:
+    return Telemetry.disabled()
 
 
 async def apply_migrations(name: str, migrations: Sequence[MigrationSource],
@@ -139,8 +156,8 @@ def run_service(
     if args.command == "openapi":
         print(openapi_text(build_app(runtime)), end="")
         return
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.otel_service_name or f"dhr-{runtime.spec.name}",
+                      level=settings.log_level, log_format=settings.log_format)
     if args.command == "migrate":
         run_migrations(runtime.spec.name, runtime.spec.migrations, settings)
         return
@@ -151,5 +168,23 @@ def run_service(
         return
     import uvicorn
 
-    uvicorn.run(build_app(runtime), host=settings.http_host, port=settings.http_port,
-                timeout_graceful_shutdown=15)
+    # On SIGTERM (or Ctrl-C) uvicorn stops accepting connections, lets in-flight requests
+    # finish (up to 15 s), runs the lifespan's shutdown (runtime.stop) and then raises the
+    # signal again for its previous handler: ours ends the process with 0 after a clean stop.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stop_requested)
+    try:
+        uvicorn.run(build_app(runtime), host=settings.http_host, port=settings.http_port,
+                    timeout_graceful_shutdown=15, log_config=None, access_log=False)
+    except _StopRequested:
+        pass
+    if runtime.started and not runtime.stopped:
+        raise SystemExit(f"dhr-{runtime.spec.name}: the service did not stop cleanly")
+
+
+class _StopRequested(Exception):
+    """SIGTERM or SIGINT, once uvicorn has shut down (or before it started)."""
+
+
+def _stop_requested(signum: int, frame: FrameType | None) -> None:
+    raise _StopRequested(signal.Signals(signum).name)

@@ -25,6 +25,7 @@ from dhr_contracts.envelope import Envelope
 from dhr_contracts.topics import dead_letter_topic
 from dhr_platform.database import Connection
 from dhr_platform.eventstore import ConcurrencyError
+from dhr_platform.telemetry import Telemetry, consuming
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class ConsumerRuntime:
         pool: asyncpg.Pool,
         retry: RetryPolicy | None = None,
         permanent_errors: tuple[type[BaseException], ...] = (),
+        telemetry: Telemetry | None = None,
     ):
         self.broker = broker
         self.pool = pool
@@ -115,6 +117,7 @@ class ConsumerRuntime:
         self.permanent_errors: tuple[type[BaseException], ...] = (PermanentFailure, *permanent_errors)
         self.applied = 0
         self.dead_lettered = 0
+        self.telemetry = telemetry or Telemetry.disabled()
 
     def subscribe(self, topic: str, consumer: str, effect: Effect) -> None:
         """Apply `effect` to every message of `topic`, as consumer group `consumer`."""
@@ -126,7 +129,9 @@ class ConsumerRuntime:
         )
 
         async def handle(message: KafkaMessage) -> None:
-            await self.process(consumer, Delivery.from_record(message.raw_message), effect)
+            delivery = Delivery.from_record(message.raw_message)
+            with consuming(self.telemetry.tracer, consumer, delivery):
+                await self.process(consumer, delivery, effect)
 
         subscriber(handle)
 
@@ -144,6 +149,8 @@ class ConsumerRuntime:
             try:
                 if await self._apply_once(consumer, delivery, effect):
                     self.applied += 1
+                    self.telemetry.metrics.record_applied(consumer, delivery.topic,
+                                                          delivery.headers.get("ce_time"))
                 return
             except self.permanent_errors as error:
                 await self._dead_letter(consumer, delivery, error, attempt + 1)
@@ -221,6 +228,7 @@ class ConsumerRuntime:
             headers=headers,
         )
         self.dead_lettered += 1
+        self.telemetry.metrics.record_dead_letter(consumer, delivery.topic)
         log.error("consumer %s: parked %s/%s@%s on %s after %d attempt(s): %s",
                   consumer, delivery.topic, delivery.partition, delivery.offset,
                   dead_letter_topic(delivery.topic), attempts, type(error).__name__)
@@ -234,4 +242,6 @@ def safe_broker(bootstrap: str, client_id: str) -> KafkaBroker:
         acks="all",
         enable_idempotence=True,
         graceful_timeout=15.0,
+        # A plain logger, so its lines go through the service's handlers (JSON), not to stdout.
+        logger=logging.getLogger("faststream.kafka"),
     )

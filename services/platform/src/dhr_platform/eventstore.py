@@ -11,9 +11,11 @@ from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 import asyncpg
+from opentelemetry.trace import NoOpTracer, Tracer
 
 from dhr_platform.database import Connection
 from dhr_platform.principal import Principal
+from dhr_platform.telemetry import appending
 
 _VERSION_SUFFIX = re.compile(r"\.v(\d+)$")
 
@@ -135,11 +137,28 @@ EVENT_COLUMNS = (
 class EventStore:
     """Append-only store of one service's events, in that service's schema."""
 
-    def __init__(self, pool: asyncpg.Pool, projections: Sequence[InlineProjection] = ()):
+    def __init__(self, pool: asyncpg.Pool, projections: Sequence[InlineProjection] = (),
+                 tracer: Tracer | None = None):
         self.pool = pool
         self.projections = tuple(projections)
+        self.tracer = tracer or NoOpTracer()
 
     async def append(
+        self,
+        connection: Connection,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        metadata: EventMetadata,
+    ) -> list[RecordedEvent]:
+        """Append `events` after `expected_version` inside the caller's transaction, in a span
+        whose trace context the events record (the relay's publish continues that trace)."""
+        if not events:
+            return await self._append(connection, stream_id, expected_version, events, metadata)
+        with appending(self.tracer, events, metadata) as traced:
+            return await self._append(connection, stream_id, expected_version, events, traced)
+
+    async def _append(
         self,
         connection: Connection,
         stream_id: str,

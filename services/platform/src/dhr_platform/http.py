@@ -185,10 +185,12 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
     return router
 
 
-# Paths served without a token: health probes (Kubernetes has no token) and the API's own
-# description (the shape of the API is published with the code; it holds no data).
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-                          "/redoc"})
+# Paths served without a token: health probes (Kubernetes has no token), Prometheus metrics
+# (scraped by the monitoring system; counts, latencies and lags, never an id or personal data)
+# and the API's own description (the shape of the API is published with the code; it holds no
+# data).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
+                          "/docs/oauth2-redirect", "/redoc"})
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No bearer token, or one that was refused (see WWW-Authenticate)"},
     403: {"description": "The token's role may not do this"},
@@ -215,7 +217,11 @@ def create_app(
     Without a `token_verifier` (an app built only to describe its API) every such route answers
     503.
     """
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    # FastAPI's own telemetry would record URL paths and queries (review ids, search terms) and
+    # exception messages; the platform's RequestTelemetry traces requests instead (telemetry.py).
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False,
+                             "auto_configure": False})
     app.state.token_verifier = token_verifier
 
     @app.exception_handler(RequestValidationError)

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from opentelemetry.trace import NoOpTracer, Tracer
 
 from dhr_platform.database import Connection
 from dhr_platform.envelopes import to_envelope
 from dhr_platform.eventstore import EVENT_COLUMNS, RecordedEvent
+from dhr_platform.telemetry import PublishSpans
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_poll_seconds: float = 0.05,
         max_backoff_seconds: float = 5.0,
+        tracer: Tracer | None = None,
+        drain_seconds: float = 10.0,
     ):
         self.pool = pool
         self.producer_factory = producer_factory
@@ -68,6 +72,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
         self.max_backoff_seconds = max_backoff_seconds
+        self.tracer = tracer or NoOpTracer()
+        self.drain_seconds = drain_seconds
         self.published = 0
         self._producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
@@ -132,15 +138,16 @@ class OutboxRelay:
     async def _publish(self, events: list[RecordedEvent]) -> None:
         producer = await self._ensure_producer()
         pending = []
-        for event in events:
-            envelope = to_envelope(event, self.source)
-            pending.append(await producer.send(
-                self.topic,
-                value=envelope.kafka_value(),
-                key=envelope.subject.encode(),
-                headers=envelope.kafka_headers(),
-            ))
-        await asyncio.gather(*pending)
+        with PublishSpans(self.tracer, self.topic) as spans:
+            for event in events:
+                envelope = to_envelope(event, self.source)
+                pending.append(await producer.send(
+                    self.topic,
+                    value=envelope.kafka_value(),
+                    key=envelope.subject.encode(),
+                    headers=spans.headers_for(envelope),
+                ))
+            await asyncio.gather(*pending)
 
     async def publish_pending(self) -> int:
         """Publish one batch if there is one; return how many events it held."""
@@ -196,6 +203,23 @@ class OutboxRelay:
         while not self._stopping.is_set():
             if await self.publish_pending() == 0:
                 await self._sleep(self.idle_poll_seconds)
+        await self._drain()
+
+    async def _drain(self) -> None:
+        """On stop, publish everything committed before letting go, so that a graceful
+        shutdown leaves no backlog. Rows that wait only for another session's open transaction
+        to end (see _NEXT_BATCH) are waited for, up to `drain_seconds`; what is left is
+        published at the next start."""
+        deadline = asyncio.get_running_loop().time() + self.drain_seconds
+        while asyncio.get_running_loop().time() < deadline:
+            if await self.publish_pending():
+                continue
+            if await self.backlog() == 0:
+                return
+            await asyncio.sleep(self.idle_poll_seconds)
+        log.warning("outbox relay %s: stopping with %d events unpublished (an open transaction "
+                    "holds them back); they are published at the next start", self.name,
+                    await self.backlog())
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -204,4 +228,9 @@ class OutboxRelay:
             pass
 
     def stop(self) -> None:
+        """Stop once what is committed is published (the leader drains first)."""
         self._stopping.set()
+
+    async def close(self) -> None:
+        """Release the producer of a relay whose task was cancelled."""
+        await self._drop_producer()

@@ -16,10 +16,15 @@ from dhr_platform.consumers import ConsumerRuntime, Effect, RetryPolicy, safe_br
 from dhr_platform.database import MigrationSource, create_pool, migrate, ping, platform_migrations
 from dhr_platform.eventstore import EventStore, InlineProjection
 from dhr_platform.kafka import ensure_topics, kafka_reachable, safe_producer
+from dhr_platform.metrics import MetricsSampler
 from dhr_platform.outbox import OutboxRelay
 from dhr_platform.settings import PlatformSettings
+from dhr_platform.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
+
+# How long each step of a stop may wait for work that should already be finishing.
+STOP_STEP_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,12 @@ class ServiceRuntime:
         self.consumers: ConsumerRuntime | None = None
         self._relay_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
+        self.telemetry: Telemetry | None = None
+        """Built from the settings at start unless given before (then its giver shuts it down)."""
+        self._owns_telemetry = False
+        self.metrics_sampler: MetricsSampler | None = None
+        self.started = False
+        self.stopped = False
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -100,12 +111,17 @@ class ServiceRuntime:
     async def start(self) -> None:
         settings, spec = self.settings, self.spec
         settings.refuse_development_defaults()
+        self.stopped = False
+        if self.telemetry is None:
+            self.telemetry = Telemetry.from_settings(settings, f"dhr-{spec.name}")
+            self._owns_telemetry = True
+        telemetry = self.telemetry
         self._pool = await create_pool(settings.database_url, spec.name,
                                        max_size=settings.database_pool_size)
         applied = await migrate(self.pool, spec.name, [platform_migrations(), *spec.migrations])
         if applied:
             log.info("%s: applied migrations %s", spec.name, applied)
-        self._store = EventStore(self.pool, spec.projections)
+        self._store = EventStore(self.pool, spec.projections, tracer=telemetry.tracer)
         topics = [spec.topic, *spec.extra_topics]
         topics += [dead_letter_topic(s.topic) for s in spec.subscriptions]
         topics += [s.topic for s in spec.subscriptions]
@@ -120,6 +136,8 @@ class ServiceRuntime:
                 batch_size=settings.relay_batch_size,
                 idle_poll_seconds=settings.relay_idle_poll_seconds,
                 max_backoff_seconds=settings.relay_max_backoff_seconds,
+                tracer=telemetry.tracer,
+                drain_seconds=settings.shutdown_drain_seconds,
             )
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"{spec.name}-relay")
         if spec.subscriptions:
@@ -130,6 +148,7 @@ class ServiceRuntime:
                             settings.consumer_initial_backoff_seconds,
                             settings.consumer_max_backoff_seconds),
                 spec.permanent_errors,
+                telemetry,
             )
             for subscription in spec.subscriptions:
                 self.consumers.subscribe(subscription.topic, subscription.consumer,
@@ -137,20 +156,54 @@ class ServiceRuntime:
             await broker.start()
         for work in spec.background:
             self._background.append(asyncio.create_task(work(self)))
+        self.metrics_sampler = MetricsSampler(
+            telemetry.metrics, self.pool, settings.kafka_bootstrap,
+            client_id=f"dhr-{spec.name}-metrics", relay=spec.name if spec.run_relay else None,
+            subscriptions=[(s.topic, s.consumer) for s in spec.subscriptions])
+        self._background.append(asyncio.create_task(
+            self.metrics_sampler.run(settings.metrics_sample_seconds), name=f"{spec.name}-metrics"))
+        self.started = True
 
     async def stop(self) -> None:
-        """Finish in-flight work, then close: background work and consumers first, the relay,
-        then the pool."""
+        """Finish in-flight work, then close: background work and consumers first (their
+        in-flight messages are applied and their offsets committed), then the relay once it has
+        published what is committed, then the pool; telemetry is flushed last."""
         for task in self._background:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._background:
+            # Bounded: a task that ignored its cancellation must not keep the consumers running.
+            await asyncio.wait(self._background, timeout=STOP_STEP_SECONDS)
+            self._background.clear()
+        if self.metrics_sampler is not None:
+            await self.metrics_sampler.close()
         if self.consumers is not None:
             await self.consumers.broker.stop()
         if self.relay is not None and self._relay_task is not None:
             self.relay.stop()
-            await self._relay_task
+            # The relay bounds its own drain; this bounds a relay stuck in Kafka or PostgreSQL.
+            done, _ = await asyncio.wait({self._relay_task},
+                                         timeout=self.settings.shutdown_drain_seconds
+                                         + STOP_STEP_SECONDS)
+            if not done:
+                log.warning("%s: the relay did not stop in time", self.spec.name)
+                self._relay_task.cancel()
+                await self.relay.close()
         if self._pool is not None:
-            await self._pool.close()
+            try:
+                await asyncio.wait_for(self._pool.close(), STOP_STEP_SECONDS)
+            except TimeoutError:
+                log.warning("%s: database connections still in use at stop; closing them",
+                            self.spec.name)
+                self._pool.terminate()
+        if self._owns_telemetry and self.telemetry is not None:
+            await asyncio.to_thread(self.telemetry.shutdown)
+            self.telemetry, self._owns_telemetry = None, False
+        self.stopped = True
+
+    async def refresh_metrics(self) -> None:
+        """Sample the outbox backlog and consumer lag now (before a scrape of /metrics)."""
+        if self.metrics_sampler is not None:
+            await self.metrics_sampler.sample()
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[bool]]]:
         async def database() -> bool:

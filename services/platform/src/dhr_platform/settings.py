@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:55432/dhr"
@@ -17,7 +18,43 @@ ACCEPTABLE_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES384", "ES512", "RS256", 
                                    "PS256", "PS384", "PS512"})
 
 
-class PlatformSettings(BaseSettings):
+class ObservabilitySettings(BaseSettings):
+    """Logs, traces, metrics and shutdown; the OpenTelemetry variables are read too."""
+
+    model_config = SettingsConfigDict(env_prefix="DHR_", extra="ignore", frozen=True,
+                                      populate_by_name=True)
+
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one object per line with trace ids; text: for people.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    otel_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DHR_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="Base URL of an OTLP/HTTP collector (http://collector:4318); traces and "
+        "metrics are exported there. Unset: spans are not recorded, metrics only on /metrics.")
+    otel_service_name: str | None = Field(
+        default=None, validation_alias=AliasChoices("DHR_OTEL_SERVICE_NAME", "OTEL_SERVICE_NAME"),
+        description="service.name of the telemetry; default dhr-<service>.")
+    otel_metrics_export_seconds: float = Field(default=60.0, gt=0,
+                                               description="Interval of the OTLP metrics export.")
+    metrics_sample_seconds: float = Field(
+        default=15.0, gt=0, description="How often the outbox backlog and consumer lag are "
+        "sampled (and before every /metrics scrape).")
+    shutdown_drain_seconds: float = Field(
+        default=10.0, gt=0, description="On stop, how long the relay may take to publish what "
+        "is committed before giving up (what is left is published at the next start).")
+
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL (OTLP over HTTP)")
+        return value
+
+
+class PlatformSettings(ObservabilitySettings):
     """Settings every service shares; a service subclasses it to add its own."""
 
     model_config = SettingsConfigDict(env_prefix="DHR_", extra="ignore", frozen=True)
