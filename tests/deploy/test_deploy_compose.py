@@ -147,7 +147,9 @@ def test_traces_go_through_the_collector_to_jaeger(compose: dict[str, Any]) -> N
     assert compose["services"]["jaeger"]["image"].startswith("jaegertracing/")
     for name in SERVICES:
         environment = environment_of(compose["services"][name])
-        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
+        # OTLP over HTTP, the services' exporter (the collector listens on 4318 for it).
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+        assert "OTEL_EXPORTER_OTLP_PROTOCOL" not in environment
         assert environment["OTEL_SERVICE_NAME"] == f"dhr-{name}"
 
 
