@@ -66,6 +66,20 @@ class Run:
             self.process.wait()
 
 
+def status_of(url: str) -> int | None:
+    try:
+        return request("GET", url)[0]
+    except OSError:  # not listening (yet)
+        return None
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
 def test_make_run_takes_the_sample_review_through_its_life_and_reuses_it_when_run_again(
         kafka_bootstrap: str, fresh_database: str, tmp_path: Path) -> None:
     ports = {service.name: free_port() for service in SERVICES}
@@ -101,6 +115,16 @@ def test_make_run_takes_the_sample_review_through_its_life_and_reuses_it_when_ru
     assert recommendation["addressees"][0]["response_status"] == "accepted"
     _, events = request("GET", f"{url['commissioning']}/reviews/{review_id}/events",
                         headers=manager)
+
+    # A service that dies is reported and started again.
+    (panel_pid,) = [pid for pid in children(first.process.pid)
+                    if b"dhr_panel" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(panel_pid, signal.SIGKILL)
+    first.wait_for("panel exited with code -9; restarting", within=30)
+    deadline = time.monotonic() + 120
+    while status_of(f"{url['panel']}/readyz") != 200:
+        assert time.monotonic() < deadline, "the panel did not come back"
+        time.sleep(1)
     assert first.interrupt() == 0
     assert "stopping the services" in first.output
 
