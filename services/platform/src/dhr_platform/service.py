@@ -121,6 +121,7 @@ class ServiceRuntime:
                 idle_poll_seconds=settings.relay_idle_poll_seconds,
                 max_backoff_seconds=settings.relay_max_backoff_seconds,
             )
+            self.store.on_append = self.relay.wake
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"{spec.name}-relay")
         if spec.subscriptions:
             broker = safe_broker(settings.kafka_bootstrap, f"dhr-{spec.name}")
@@ -130,6 +131,9 @@ class ServiceRuntime:
                             settings.consumer_initial_backoff_seconds,
                             settings.consumer_max_backoff_seconds),
                 spec.permanent_errors,
+                batch_size=settings.consumer_batch_size,
+                batch_wait_ms=settings.consumer_batch_wait_ms,
+                concurrency=settings.consumer_concurrency,
             )
             for subscription in spec.subscriptions:
                 self.consumers.subscribe(subscription.topic, subscription.consumer,
