@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -129,9 +129,16 @@ class ConsumerRuntime:
         self.permanent_errors: tuple[type[BaseException], ...] = (PermanentFailure, *permanent_errors)
         self.applied = 0
         self.dead_lettered = 0
+        self.passed_over = 0
 
-    def subscribe(self, topic: str, consumer: str, effect: Effect) -> None:
-        """Apply `effect` to every message of `topic`, as consumer group `consumer`."""
+    def subscribe(self, topic: str, consumer: str, effect: Effect,
+                  event_types: Collection[str] | None = None) -> None:
+        """Apply `effect` to every message of `topic`, as consumer group `consumer`.
+
+        With `event_types`, CloudEvents of other types are passed over without a transaction
+        (the effect would ignore them; they need no inbox row, since they have no effect).
+        Records without a `ce_type` still go to the effect, which parks what it cannot read.
+        """
         subscriber = self.broker.subscriber(
             topic,
             group_id=consumer,
@@ -149,7 +156,12 @@ class ConsumerRuntime:
         async def handle(message: KafkaMessage) -> None:
             records = message.raw_message
             batch = records if isinstance(records, tuple) else (records,)
-            await self.process_batch(consumer, [Delivery.from_record(r) for r in batch], effect)
+            deliveries = [Delivery.from_record(record) for record in batch]
+            wanted = [delivery for delivery in deliveries
+                      if event_types is None or delivery.headers.get("ce_type") is None
+                      or delivery.headers["ce_type"] in event_types]
+            self.passed_over += len(deliveries) - len(wanted)
+            await self.process_batch(consumer, wanted, effect)
 
         subscriber(handle)
 

@@ -30,6 +30,8 @@ class Subscription:
     topic: str
     consumer: str
     effect: Callable[[ServiceRuntime], Effect]
+    event_types: frozenset[str] | None = None
+    """The CloudEvents types the effect acts on (others are passed over); None: every record."""
 
 
 BackgroundTask = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
@@ -137,7 +139,7 @@ class ServiceRuntime:
             )
             for subscription in spec.subscriptions:
                 self.consumers.subscribe(subscription.topic, subscription.consumer,
-                                         subscription.effect(self))
+                                         subscription.effect(self), subscription.event_types)
             await broker.start()
         for work in spec.background:
             self._background.append(asyncio.create_task(work(self)))
