@@ -1,0 +1,248 @@
+"""Benchmark: command throughput and latency of the commissioning service over HTTP, beside the
+raw limit of the same PostgreSQL server and the Python `eventsourcing` library doing the same
+work (goal at concurrency 16 and 64: at least 2x the library and at least half the raw limit).
+
+The commissioning service runs as a user runs it (`python -m dhr_commissioning`: uvicorn on a
+free port, default settings, its outbox relay publishing to Kafka). Each of `concurrency`
+clients sends its next request as soon as the last one was answered, over keep-alive HTTP/1.1,
+and every request carries its own `Idempotency-Key`, as an agency system's would. Two commands:
+
+- the command that creates a stream: `POST /reviews` (notify a death), which validates, decides
+  on empty state and appends two events (`NotificationReceived`, `EligibilityAssessed`);
+- the load-decide-append on an existing stream: `POST /reviews/{id}/decision-to-commission` on
+  a review notified by the first phase, which loads its two events, folds them, decides and
+  appends `ReviewCommissioned` with the expected version.
+
+Both update the `reviews` read model and record the idempotency key in the same transaction.
+The `commands_*` figures are of the second command; `create_commands_*` of the first.
+
+References, measured in the same run on the same server (each in a database of its own):
+
+- `raw_insert_tx_per_s_c<N>`: the raw limit, N asyncpg connections each committing one
+  transaction (BEGIN, one single-event INSERT into an events table like ours, COMMIT) after
+  another;
+- `eventsourcing_commands_per_s_c<N>`: `eventsourcing_reference.ReviewCases` on N threads
+  (the library is synchronous), the same commands through the same decider: load the aggregate
+  from its stored events, decide, save.
+
+Run alone with `uv run python tests/bench/bench_commands.py` (a private Kafka and PostgreSQL
+are started unless DHR_KAFKA_BOOTSTRAP / DHR_DATABASE_URL are given); `make bench` runs it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.eventsourcing_reference import ReviewCases, environment
+from bench.service_processes import HttpConnection, figure, percentile, running
+from dhr_commissioning import domain
+from dhr_local.postgres import create_database, drop_database
+from dhr_platform.database import create_pool, migrate, platform_migrations
+
+CONCURRENCY = (1, 16, 64)
+AREAS = ("Norfolk", "Leeds", "Camden", "Cardiff", "Kent", "Cumbria", "Bristol", "York")
+RELATIONSHIPS = ("current_intimate_partner", "former_intimate_partner", "relative", "household_member")
+
+
+def commands_at(concurrency: int) -> int:
+    """Enough commands for steady figures within about ten seconds a phase on two cores."""
+    return 300 if concurrency == 1 else 2000
+
+
+def notification(index: int, today: date) -> dict[str, Any]:
+    return {
+        "notifying_agency": "Norfolk Constabulary", "date_of_death": str(today - timedelta(10)),
+        "csp_learned_on": str(today - timedelta(8)), "csp_area": AREAS[index % len(AREAS)],
+        "victim_age": 18 + index % 70,
+        "suspect_relationship": RELATIONSHIPS[index % len(RELATIONSHIPS)],
+        "circumstances": "homicide", "prior_agency_contact": "yes",
+    }
+
+
+def decision(today: date) -> dict[str, Any]:
+    return {"decided_on": str(today),
+            "rationale": "The death meets the statutory criteria: a partner is suspected and "
+                         "two agencies knew of the abuse."}
+
+
+Request = tuple[str, str, dict[str, Any]]
+
+
+async def closed_loop(port: int, concurrency: int, requests: Sequence[Request]
+                      ) -> tuple[float, list[float], list[Any]]:
+    """Send the requests from `concurrency` clients, each waiting for its answer before its
+    next request; return the elapsed seconds, every latency and every answer."""
+    pending: Iterator[tuple[int, Request]] = iter(enumerate(requests))
+    latencies: list[float] = []
+    answers: list[Any] = [None] * len(requests)
+
+    async def client() -> None:
+        connection = await HttpConnection.open(port)
+        try:
+            for index, (method, path, body) in pending:
+                started = time.perf_counter()
+                status, answer = await connection.request(
+                    method, path, body,
+                    {"Idempotency-Key": str(uuid.uuid4()), "X-Actor": "bench"})
+                latencies.append(time.perf_counter() - started)
+                if status not in (200, 201):
+                    raise RuntimeError(f"{method} {path}: {status} {answer}")
+                answers[index] = answer
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, answers
+
+
+def report(prefix: str, concurrency: int, elapsed: float, latencies: list[float]) -> None:
+    name = prefix.rstrip("s")  # commands -> command
+    figure(f"{prefix}_per_s_c{concurrency}", len(latencies) / elapsed, "commands/s")
+    figure(f"{name}_p50_ms_c{concurrency}", percentile(latencies, 0.50) * 1000, "ms")
+    figure(f"{name}_p99_ms_c{concurrency}", percentile(latencies, 0.99) * 1000, "ms")
+
+
+async def bench_commissioning(port: int, concurrency: int, count: int) -> None:
+    """Notify `count` deaths, then commission each of those reviews."""
+    today = datetime.now(UTC).date()
+    elapsed, latencies, answers = await closed_loop(
+        port, concurrency, [("POST", "/reviews", notification(i, today)) for i in range(count)])
+    report("create_commands", concurrency, elapsed, latencies)
+    reviews = [answer["review_id"] for answer in answers]
+    elapsed, latencies, answers = await closed_loop(
+        port, concurrency,
+        [("POST", f"/reviews/{review}/decision-to-commission", decision(today))
+         for review in reviews])
+    assert all(answer["events"] == ["dhr.commissioning.ReviewCommissioned.v1"]
+               for answer in answers), answers[:3]
+    report("commands", concurrency, elapsed, latencies)
+
+
+async def bench_raw_inserts(database_url: str, concurrency: int, count: int) -> None:
+    """The raw limit: single-event insert transactions on dedicated connections."""
+    name = f"bench_raw_{uuid.uuid4().hex[:8]}"
+    url = await asyncio.to_thread(create_database, database_url, name)
+    pool = await create_pool(url, "raw", max_size=2)
+    await migrate(pool, "raw", [platform_migrations()])
+    await pool.close()
+    data = json.dumps(notification(0, date(2026, 3, 2)))
+    metadata = json.dumps({"actor": "bench", "correlation_id": str(uuid.uuid4())})
+    connections = [await asyncpg.connect(url, server_settings={"search_path": "raw"})
+                   for _ in range(concurrency)]
+    latencies: list[float] = []
+    remaining = iter(range(count))
+
+    async def writer(connection: asyncpg.Connection) -> None:
+        for index in remaining:
+            started = time.perf_counter()
+            async with connection.transaction():
+                await connection.execute(
+                    """INSERT INTO events (stream_id, stream_version, event_id, type,
+                                           schema_version, data, metadata)
+                       VALUES ($1, 1, $2, 'dhr.bench.Inserted.v1', 1, $3::jsonb, $4::jsonb)""",
+                    f"raw-{index}", uuid.uuid4(), data, metadata)
+            latencies.append(time.perf_counter() - started)
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(writer(connection) for connection in connections))
+        elapsed = time.perf_counter() - started
+    finally:
+        for connection in connections:
+            await connection.close()
+        await asyncio.to_thread(drop_database, database_url, name)
+    figure(f"raw_insert_tx_per_s_c{concurrency}", count / elapsed, "tx/s")
+    figure(f"raw_insert_tx_p50_ms_c{concurrency}", percentile(latencies, 0.5) * 1000, "ms")
+
+
+def _threaded(concurrency: int, work: Sequence[Callable[[], None]]) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    pending = iter(work)
+
+    def worker() -> None:
+        while True:
+            with lock:
+                task = next(pending, None)
+            if task is None:
+                return
+            started = time.perf_counter()
+            task()
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as executor:
+        for future in [executor.submit(worker) for _ in range(concurrency)]:
+            future.result()
+    return time.perf_counter() - started, latencies
+
+
+def bench_eventsourcing(database_url: str, concurrency: int, count: int) -> None:
+    """The same two commands through the eventsourcing library, on `concurrency` threads."""
+    name = f"bench_es_{uuid.uuid4().hex[:8]}"
+    create_database(database_url, name)
+    server = urlsplit(database_url)
+    app = ReviewCases(env=environment(server.hostname or "127.0.0.1", server.port or 5432,
+                                      server.username or "postgres", name, concurrency))
+    today = datetime.now(UTC).date()
+    received_at = datetime.now(UTC)
+    try:
+        reviews = [uuid.uuid4() for _ in range(count)]
+        notifications = [
+            domain.ReceiveNotification(review_id=review, received_at=received_at,
+                                       **notification(index, today))
+            for index, review in enumerate(reviews)]
+        elapsed, latencies = _threaded(
+            concurrency, [lambda command=command: app.open(command) for command in notifications])
+        report("eventsourcing_create_commands", concurrency, elapsed, latencies)
+        decisions = [domain.DecideToCommission(review_id=review, **decision(today))
+                     for review in reviews]
+        elapsed, latencies = _threaded(
+            concurrency, [lambda command=command: app.execute(command) for command in decisions])
+        report("eventsourcing_commands", concurrency, elapsed, latencies)
+    finally:
+        app.close()
+        drop_database(database_url, name)
+
+
+async def bench_commands(database_url: str, commissioning_port: int,
+                         concurrency_levels: Sequence[int] = CONCURRENCY) -> None:
+    """Each concurrency level: the service, then the raw limit, then the library."""
+    for concurrency in concurrency_levels:
+        count = commands_at(concurrency)
+        await bench_commissioning(commissioning_port, concurrency, count)
+        await bench_raw_inserts(database_url, concurrency, count)
+        await asyncio.to_thread(bench_eventsourcing, database_url, concurrency, count)
+
+
+async def main(bootstrap: str, database_url: str) -> None:
+    name = f"bench_commands_{uuid.uuid4().hex[:8]}"
+    services_url = await asyncio.to_thread(create_database, database_url, name)
+    with tempfile.TemporaryDirectory(prefix="dhr-bench-logs-") as logs:
+        async with running(["commissioning"], services_url, bootstrap, Path(logs)) as fleet:
+            await bench_commands(database_url, fleet["commissioning"].port)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from run import infrastructure
+
+    with infrastructure() as (kafka_bootstrap, postgres_url):
+        asyncio.run(main(kafka_bootstrap, postgres_url))
