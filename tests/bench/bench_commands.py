@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -50,7 +51,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.eventsourcing_reference import ReviewCases, environment
-from bench.service_processes import HttpConnection, figure, percentile, running
+from bench.service_processes import HttpConnection, ServiceProcess, figure, percentile, running
 from dhr_commissioning import domain
 from dhr_local.postgres import create_database, drop_database
 from dhr_platform.database import create_pool, migrate, platform_migrations
@@ -119,13 +120,24 @@ def report(prefix: str, concurrency: int, elapsed: float, latencies: list[float]
     figure(f"{name}_p99_ms_c{concurrency}", percentile(latencies, 0.99) * 1000, "ms")
 
 
-async def bench_commissioning(port: int, concurrency: int, count: int) -> None:
-    """Notify `count` deaths, then commission each of those reviews."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def bench_commissioning(port: int, pid: int, concurrency: int, count: int) -> None:
+    """Notify `count` deaths, then commission each of those reviews. Also the server's CPU time
+    per command, which the other users of the machine disturb less than its throughput."""
     today = datetime.now(UTC).date()
+    cpu = cpu_seconds(pid)
     elapsed, latencies, answers = await closed_loop(
         port, concurrency, [("POST", "/reviews", notification(i, today)) for i in range(count)])
     report("create_commands", concurrency, elapsed, latencies)
+    figure(f"create_command_server_cpu_ms_c{concurrency}",
+           (cpu_seconds(pid) - cpu) * 1000 / count, "ms")
     reviews = [answer["review_id"] for answer in answers]
+    cpu = cpu_seconds(pid)
     elapsed, latencies, answers = await closed_loop(
         port, concurrency,
         [("POST", f"/reviews/{review}/decision-to-commission", decision(today))
@@ -133,6 +145,7 @@ async def bench_commissioning(port: int, concurrency: int, count: int) -> None:
     assert all(answer["events"] == ["dhr.commissioning.ReviewCommissioned.v1"]
                for answer in answers), answers[:3]
     report("commands", concurrency, elapsed, latencies)
+    figure(f"command_server_cpu_ms_c{concurrency}", (cpu_seconds(pid) - cpu) * 1000 / count, "ms")
 
 
 async def bench_raw_inserts(database_url: str, concurrency: int, count: int) -> None:
@@ -222,12 +235,14 @@ def bench_eventsourcing(database_url: str, concurrency: int, count: int) -> None
         drop_database(database_url, name)
 
 
-async def bench_commands(database_url: str, commissioning_port: int,
+async def bench_commands(database_url: str, commissioning: ServiceProcess,
                          concurrency_levels: Sequence[int] = CONCURRENCY) -> None:
-    """Each concurrency level: the service, then the raw limit, then the library."""
+    """Each concurrency level: the service, then the raw limit, then the library; the load
+    average before each level says how busy the machine's other users kept it."""
     for concurrency in concurrency_levels:
         count = commands_at(concurrency)
-        await bench_commissioning(commissioning_port, concurrency, count)
+        print(f"concurrency {concurrency}: load average {os.getloadavg()[0]:.1f}", flush=True)
+        await bench_commissioning(commissioning.port, commissioning.pid, concurrency, count)
         await bench_raw_inserts(database_url, concurrency, count)
         await asyncio.to_thread(bench_eventsourcing, database_url, concurrency, count)
 
@@ -237,7 +252,7 @@ async def main(bootstrap: str, database_url: str) -> None:
     services_url = await asyncio.to_thread(create_database, database_url, name)
     with tempfile.TemporaryDirectory(prefix="dhr-bench-logs-") as logs:
         async with running(["commissioning"], services_url, bootstrap, Path(logs)) as fleet:
-            await bench_commands(database_url, fleet["commissioning"].port)
+            await bench_commands(database_url, fleet["commissioning"])
 
 
 if __name__ == "__main__":

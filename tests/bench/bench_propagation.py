@@ -23,6 +23,7 @@ are started unless DHR_KAFKA_BOOTSTRAP / DHR_DATABASE_URL are given); `make benc
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -121,6 +122,7 @@ async def bench_propagation(fleet: Fleet, services_url: str) -> None:
     panel_db = await asyncpg.connect(services_url, server_settings={"search_path": "panel"})
     try:
         for rate in RATES:
+            print(f"{rate} commands/s: load average {os.getloadavg()[0]:.1f}", flush=True)
             reviews = await notified_reviews(commissioning.port, panel_db,
                                              rate * SECONDS_PER_RATE)
             due: dict[UUID, float] = {}

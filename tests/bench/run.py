@@ -197,7 +197,7 @@ async def bench_service_processes(bootstrap: str, database_url: str) -> None:
         async with running(["commissioning", "panel"], url, bootstrap, Path(logs)) as fleet:
             await bench_propagation(fleet, url)
             fleet.stop("panel")
-            await bench_commands(database_url, fleet["commissioning"].port)
+            await bench_commands(database_url, fleet["commissioning"])
 
 
 async def main(bootstrap: str, database_url: str) -> None:
