@@ -16,7 +16,9 @@ and every request carries its own `Idempotency-Key`, as an agency system's would
 Both update the `reviews` read model and record the idempotency key in the same transaction.
 The `commands_*` figures are of the second command; `create_commands_*` of the first.
 
-References, measured in the same run on the same server (each in a database of its own):
+References, measured in the same run on the same server (each in a database of its own), and
+each level in two rounds whose second runs the three in the reverse order, so that the other
+users of the machine weigh on all three alike:
 
 - `raw_insert_tx_per_s_c<N>`: the raw limit, N asyncpg connections each committing one
   transaction (BEGIN, one single-event INSERT into an events table like ours, COMMIT) after
@@ -39,8 +41,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,7 +65,8 @@ RELATIONSHIPS = ("current_intimate_partner", "former_intimate_partner", "relativ
 
 
 def commands_at(concurrency: int) -> int:
-    """Enough commands for steady figures within about ten seconds a phase on two cores."""
+    """Enough commands for steady figures within about ten seconds a phase on two cores (in two
+    rounds of half as many)."""
     return 300 if concurrency == 1 else 2000
 
 
@@ -113,11 +117,25 @@ async def closed_loop(port: int, concurrency: int, requests: Sequence[Request]
     return time.perf_counter() - started, latencies, answers
 
 
-def report(prefix: str, concurrency: int, elapsed: float, latencies: list[float]) -> None:
-    name = prefix.rstrip("s")  # commands -> command
-    figure(f"{prefix}_per_s_c{concurrency}", len(latencies) / elapsed, "commands/s")
-    figure(f"{name}_p50_ms_c{concurrency}", percentile(latencies, 0.50) * 1000, "ms")
-    figure(f"{name}_p99_ms_c{concurrency}", percentile(latencies, 0.99) * 1000, "ms")
+@dataclass
+class Measured:
+    """What one kind of work took, summed over the rounds of a concurrency level."""
+
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+
+    def add(self, elapsed: float, latencies: list[float], cpu_seconds: float = 0.0) -> None:
+        self.elapsed += elapsed
+        self.latencies += latencies
+        self.cpu_seconds += cpu_seconds
+
+
+def report(prefix: str, concurrency: int, measured: Measured, unit: str = "commands/s") -> None:
+    name = prefix.removesuffix("s")  # commands -> command
+    figure(f"{prefix}_per_s_c{concurrency}", len(measured.latencies) / measured.elapsed, unit)
+    figure(f"{name}_p50_ms_c{concurrency}", percentile(measured.latencies, 0.50) * 1000, "ms")
+    figure(f"{name}_p99_ms_c{concurrency}", percentile(measured.latencies, 0.99) * 1000, "ms")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -126,29 +144,29 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def bench_commissioning(port: int, pid: int, concurrency: int, count: int) -> None:
-    """Notify `count` deaths, then commission each of those reviews. Also the server's CPU time
-    per command, which the other users of the machine disturb less than its throughput."""
+async def run_commissioning(service: ServiceProcess, concurrency: int, count: int,
+                            created: Measured, decided: Measured) -> None:
+    """Notify `count` deaths, then commission each of those reviews; with the server's CPU time,
+    which the other users of the machine disturb less than its throughput."""
     today = datetime.now(UTC).date()
-    cpu = cpu_seconds(pid)
+    cpu = cpu_seconds(service.pid)
     elapsed, latencies, answers = await closed_loop(
-        port, concurrency, [("POST", "/reviews", notification(i, today)) for i in range(count)])
-    report("create_commands", concurrency, elapsed, latencies)
-    figure(f"create_command_server_cpu_ms_c{concurrency}",
-           (cpu_seconds(pid) - cpu) * 1000 / count, "ms")
+        service.port, concurrency,
+        [("POST", "/reviews", notification(i, today)) for i in range(count)])
+    created.add(elapsed, latencies, cpu_seconds(service.pid) - cpu)
     reviews = [answer["review_id"] for answer in answers]
-    cpu = cpu_seconds(pid)
+    cpu = cpu_seconds(service.pid)
     elapsed, latencies, answers = await closed_loop(
-        port, concurrency,
+        service.port, concurrency,
         [("POST", f"/reviews/{review}/decision-to-commission", decision(today))
          for review in reviews])
     assert all(answer["events"] == ["dhr.commissioning.ReviewCommissioned.v1"]
                for answer in answers), answers[:3]
-    report("commands", concurrency, elapsed, latencies)
-    figure(f"command_server_cpu_ms_c{concurrency}", (cpu_seconds(pid) - cpu) * 1000 / count, "ms")
+    decided.add(elapsed, latencies, cpu_seconds(service.pid) - cpu)
 
 
-async def bench_raw_inserts(database_url: str, concurrency: int, count: int) -> None:
+async def run_raw_inserts(database_url: str, concurrency: int, count: int,
+                          inserted: Measured) -> None:
     """The raw limit: single-event insert transactions on dedicated connections."""
     name = f"bench_raw_{uuid.uuid4().hex[:8]}"
     url = await asyncio.to_thread(create_database, database_url, name)
@@ -176,13 +194,11 @@ async def bench_raw_inserts(database_url: str, concurrency: int, count: int) -> 
     try:
         started = time.perf_counter()
         await asyncio.gather(*(writer(connection) for connection in connections))
-        elapsed = time.perf_counter() - started
+        inserted.add(time.perf_counter() - started, latencies)
     finally:
         for connection in connections:
             await connection.close()
         await asyncio.to_thread(drop_database, database_url, name)
-    figure(f"raw_insert_tx_per_s_c{concurrency}", count / elapsed, "tx/s")
-    figure(f"raw_insert_tx_p50_ms_c{concurrency}", percentile(latencies, 0.5) * 1000, "ms")
 
 
 def _threaded(concurrency: int, work: Sequence[Callable[[], None]]) -> tuple[float, list[float]]:
@@ -207,7 +223,8 @@ def _threaded(concurrency: int, work: Sequence[Callable[[], None]]) -> tuple[flo
     return time.perf_counter() - started, latencies
 
 
-def bench_eventsourcing(database_url: str, concurrency: int, count: int) -> None:
+def run_eventsourcing(database_url: str, concurrency: int, count: int, created: Measured,
+                      decided: Measured) -> None:
     """The same two commands through the eventsourcing library, on `concurrency` threads."""
     name = f"bench_es_{uuid.uuid4().hex[:8]}"
     create_database(database_url, name)
@@ -222,29 +239,52 @@ def bench_eventsourcing(database_url: str, concurrency: int, count: int) -> None
             domain.ReceiveNotification(review_id=review, received_at=received_at,
                                        **notification(index, today))
             for index, review in enumerate(reviews)]
-        elapsed, latencies = _threaded(
-            concurrency, [lambda command=command: app.open(command) for command in notifications])
-        report("eventsourcing_create_commands", concurrency, elapsed, latencies)
+        created.add(*_threaded(
+            concurrency, [lambda command=command: app.open(command) for command in notifications]))
         decisions = [domain.DecideToCommission(review_id=review, **decision(today))
                      for review in reviews]
-        elapsed, latencies = _threaded(
-            concurrency, [lambda command=command: app.execute(command) for command in decisions])
-        report("eventsourcing_commands", concurrency, elapsed, latencies)
+        decided.add(*_threaded(
+            concurrency, [lambda command=command: app.execute(command) for command in decisions]))
     finally:
         app.close()
         drop_database(database_url, name)
 
 
+async def bench_level(database_url: str, commissioning: ServiceProcess, concurrency: int) -> None:
+    """One concurrency level in two rounds of half the commands, the second in the reverse
+    order (service, raw limit, library; then library, raw limit, service), so that a change in
+    how busy the machine's other users keep it weighs on all three alike."""
+    share = commands_at(concurrency) // 2
+    created, decided, inserted = Measured(), Measured(), Measured()
+    library_created, library_decided = Measured(), Measured()
+    steps: list[Callable[[], Awaitable[None]]] = [
+        lambda: run_commissioning(commissioning, concurrency, share, created, decided),
+        lambda: run_raw_inserts(database_url, concurrency, share, inserted),
+        lambda: asyncio.to_thread(run_eventsourcing, database_url, concurrency, share,
+                                  library_created, library_decided),
+    ]
+    for step in [*steps, *reversed(steps)]:
+        await step()
+    report("create_commands", concurrency, created)
+    figure(f"create_command_server_cpu_ms_c{concurrency}",
+           created.cpu_seconds * 1000 / len(created.latencies), "ms")
+    report("commands", concurrency, decided)
+    figure(f"command_server_cpu_ms_c{concurrency}",
+           decided.cpu_seconds * 1000 / len(decided.latencies), "ms")
+    figure(f"raw_insert_tx_per_s_c{concurrency}",
+           len(inserted.latencies) / inserted.elapsed, "tx/s")
+    figure(f"raw_insert_tx_p50_ms_c{concurrency}",
+           percentile(inserted.latencies, 0.5) * 1000, "ms")
+    report("eventsourcing_create_commands", concurrency, library_created)
+    report("eventsourcing_commands", concurrency, library_decided)
+
+
 async def bench_commands(database_url: str, commissioning: ServiceProcess,
                          concurrency_levels: Sequence[int] = CONCURRENCY) -> None:
-    """Each concurrency level: the service, then the raw limit, then the library; the load
-    average before each level says how busy the machine's other users kept it."""
+    """Every concurrency level, each after printing the load average."""
     for concurrency in concurrency_levels:
-        count = commands_at(concurrency)
         print(f"concurrency {concurrency}: load average {os.getloadavg()[0]:.1f}", flush=True)
-        await bench_commissioning(commissioning.port, commissioning.pid, concurrency, count)
-        await bench_raw_inserts(database_url, concurrency, count)
-        await asyncio.to_thread(bench_eventsourcing, database_url, concurrency, count)
+        await bench_level(database_url, commissioning, concurrency)
 
 
 async def main(bootstrap: str, database_url: str) -> None:

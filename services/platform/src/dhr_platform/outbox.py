@@ -31,8 +31,9 @@ SELECT tx_id::text AS tx_text, {EVENT_COLUMNS}
 """
 
 
-# After a wake-up the relay polls again after 1 ms, then 2, 4, ... up to its idle interval.
-WOKEN_FIRST_PAUSE_SECONDS = 0.001
+# After a wake-up the relay polls after 2 ms (the appending transaction has a few statements
+# left before it commits), then after 2, 4, 8 ms... until it publishes or reaches its idle interval.
+WOKEN_FIRST_PAUSE_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class OutboxRelay:
     When idle it polls every `idle_poll_seconds`; `wake()` (called by the event store of the
     same process on every append) makes it look again within milliseconds instead. The append
     rings before its transaction commits, so the relay then polls a few times at growing
-    pauses (1, 2, 4 ms...) until it finds the events or the idle interval is reached. Writers
+    pauses (2, 2, 4, 8 ms...) until it finds the events or the idle interval is reached. Writers
     in other processes are found by the idle poll. A NOTIFY from the writing transaction would
     wake every replica, but PostgreSQL serialises the commits of notifying transactions (ADR
     0007).
@@ -220,6 +221,7 @@ class OutboxRelay:
         while not self._stopping.is_set():
             self._woken.clear()  # a ring from here on may be for events this pass cannot see
             if await self.publish_pending() > 0:
+                pause = self.idle_poll_seconds  # what rang is out; later appends ring again
                 continue
             if await self._wait_for_wake(pause):
                 # Rung by an append whose transaction commits a moment later: look again soon.
