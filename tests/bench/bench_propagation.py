@@ -14,7 +14,7 @@ database with a schema each, the private or given Kafka). Before each rate, the 
 notified and the benchmark waits until the panel service has consumed their notifications, as
 it would have long before a decision. Sending is open-loop: command i leaves at start + i/rate
 whether or not earlier ones were answered, each on a free keep-alive connection (a new one when
-none is free).
+none is free, up to 64; beyond that a command waits for one, and the wait counts).
 
 Run alone with `uv run python tests/bench/bench_propagation.py` (a private Kafka and PostgreSQL
 are started unless DHR_KAFKA_BOOTSTRAP / DHR_DATABASE_URL are given); `make bench` runs it too.
@@ -43,6 +43,7 @@ from dhr_local.postgres import create_database
 RATES = (50, 200)
 SECONDS_PER_RATE = 20
 WATCH_INTERVAL_SECONDS = 0.002
+MAX_CONNECTIONS = 64
 
 
 async def notified_reviews(commissioning_port: int, panel_db: asyncpg.Connection,
@@ -79,8 +80,13 @@ async def watch(panel_db: asyncpg.Connection, due: dict[UUID, float], seen: dict
 async def send_open_loop(port: int, reviews: list[UUID], rate: float,
                          due: dict[UUID, float]) -> list[float]:
     """Send one decision per review at `rate` a second, never waiting for answers; return how
-    long each took to be answered (from when it was due)."""
+    long each took to be answered (from when it was due).
+
+    At most MAX_CONNECTIONS are open, as a client's connection pool would allow: when the
+    service falls behind, commands wait for a connection (the wait counts in their latency)
+    rather than opening thousands of sockets that would only slow the service further."""
     idle: list[HttpConnection] = []
+    connections = asyncio.Semaphore(MAX_CONNECTIONS)
     failures: list[str] = []
     answered: list[float] = []
     body = decision(datetime.now(UTC).date())
@@ -88,16 +94,17 @@ async def send_open_loop(port: int, reviews: list[UUID], rate: float,
     async def send(review: UUID) -> None:
         headers = {"Idempotency-Key": str(uuid.uuid4()), "X-Actor": "bench"}
         path = f"/reviews/{review}/decision-to-commission"
-        connection = idle.pop() if idle else await HttpConnection.open(port)
-        try:
-            status, answer = await connection.request("POST", path, body, headers)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            # The server closes connections idle past its keep-alive timeout; the retry is safe
-            # with the same Idempotency-Key.
-            connection.close()
-            connection = await HttpConnection.open(port)
-            status, answer = await connection.request("POST", path, body, headers)
-        idle.append(connection)
+        async with connections:
+            connection = idle.pop() if idle else await HttpConnection.open(port)
+            try:
+                status, answer = await connection.request("POST", path, body, headers)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # The server closes connections idle past its keep-alive timeout; the retry is
+                # safe with the same Idempotency-Key.
+                connection.close()
+                connection = await HttpConnection.open(port)
+                status, answer = await connection.request("POST", path, body, headers)
+            idle.append(connection)
         answered.append(time.perf_counter() - due[review])
         if status != 200:
             failures.append(f"{review}: {status} {answer}")
