@@ -37,7 +37,14 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_commands import closed_loop, decision, notification
-from bench.service_processes import Fleet, HttpConnection, figure, percentile, running
+from bench.service_processes import (
+    Fleet,
+    HttpConnection,
+    ServiceProcess,
+    figure,
+    percentile,
+    running,
+)
 from dhr_local.postgres import create_database
 
 RATES = (50, 200)
@@ -46,12 +53,12 @@ WATCH_INTERVAL_SECONDS = 0.002
 MAX_CONNECTIONS = 64
 
 
-async def notified_reviews(commissioning_port: int, panel_db: asyncpg.Connection,
+async def notified_reviews(commissioning: ServiceProcess, panel_db: asyncpg.Connection,
                            count: int) -> list[UUID]:
     """Notify `count` deaths and wait until the panel service has seen every notification."""
     today = datetime.now(UTC).date()
     _, _, answers = await closed_loop(
-        commissioning_port, 16, [("POST", "/reviews", notification(i, today)) for i in range(count)])
+        commissioning, 16, [("POST", "/reviews", notification(i, today)) for i in range(count)])
     reviews = [UUID(answer["review_id"]) for answer in answers]
     deadline = time.monotonic() + 300
     while await panel_db.fetchval(
@@ -77,7 +84,7 @@ async def watch(panel_db: asyncpg.Connection, due: dict[UUID, float], seen: dict
         await asyncio.sleep(WATCH_INTERVAL_SECONDS)
 
 
-async def send_open_loop(port: int, reviews: list[UUID], rate: float,
+async def send_open_loop(commissioning: ServiceProcess, reviews: list[UUID], rate: float,
                          due: dict[UUID, float]) -> list[float]:
     """Send one decision per review at `rate` a second, never waiting for answers; return how
     long each took to be answered (from when it was due).
@@ -92,17 +99,18 @@ async def send_open_loop(port: int, reviews: list[UUID], rate: float,
     body = decision(datetime.now(UTC).date())
 
     async def send(review: UUID) -> None:
-        headers = {"Idempotency-Key": str(uuid.uuid4()), "X-Actor": "bench"}
+        headers = {**commissioning.headers, "Idempotency-Key": str(uuid.uuid4()),
+                   "X-Actor": "bench"}
         path = f"/reviews/{review}/decision-to-commission"
         async with connections:
-            connection = idle.pop() if idle else await HttpConnection.open(port)
+            connection = idle.pop() if idle else await HttpConnection.open(commissioning.port)
             try:
                 status, answer = await connection.request("POST", path, body, headers)
             except (ConnectionError, asyncio.IncompleteReadError):
                 # The server closes connections idle past its keep-alive timeout; the retry is
                 # safe with the same Idempotency-Key.
                 connection.close()
-                connection = await HttpConnection.open(port)
+                connection = await HttpConnection.open(commissioning.port)
                 status, answer = await connection.request("POST", path, body, headers)
             idle.append(connection)
         answered.append(time.perf_counter() - due[review])
@@ -130,13 +138,12 @@ async def bench_propagation(fleet: Fleet, services_url: str) -> None:
     try:
         for rate in RATES:
             print(f"{rate} commands/s: load average {os.getloadavg()[0]:.1f}", flush=True)
-            reviews = await notified_reviews(commissioning.port, panel_db,
-                                             rate * SECONDS_PER_RATE)
+            reviews = await notified_reviews(commissioning, panel_db, rate * SECONDS_PER_RATE)
             due: dict[UUID, float] = {}
             seen: dict[UUID, float] = {}
             watcher = asyncio.create_task(watch(panel_db, due, seen, len(reviews)))
             try:
-                answered = await send_open_loop(commissioning.port, reviews, rate, due)
+                answered = await send_open_loop(commissioning, reviews, rate, due)
                 await asyncio.wait_for(watcher, timeout=300)
             except TimeoutError:
                 raise RuntimeError(f"only {len(seen)} of {len(reviews)} panels were open 300 s "
@@ -151,7 +158,8 @@ async def bench_propagation(fleet: Fleet, services_url: str) -> None:
             figure(f"e2e_p99_ms_{rate}rps", percentile(latencies, 0.99) * 1000, "ms")
         connection = await HttpConnection.open(panel.port)
         try:
-            status, answer = await connection.request("GET", f"/panels/{reviews[-1]}")
+            status, answer = await connection.request("GET", f"/panels/{reviews[-1]}",
+                                                      headers=panel.headers)
         finally:
             connection.close()
         assert status == 200, (status, answer)  # the endpoint shows what the watcher saw

@@ -5,6 +5,10 @@ consumers running) with its own log file; its peak resident memory is read from
 /proc/<pid>/status (VmHWM) before it stops. The client speaks keep-alive HTTP/1.1 over a plain
 socket so that the load generator, which shares the machine with the servers, spends as little
 CPU per request as it can (httpx costs several times more).
+
+Where the services verify bearer tokens (`support.tokens` exists), `running` makes them trust a
+test issuer and every request carries a Norfolk review manager's token; the benchmarks keep
+their reviews in Norfolk so that this one principal may notify and change them all.
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 class ServiceProcess:
-    """One service started as its composition root starts it, on a free port."""
+    """One service started as its composition root starts it, on a free port; `headers` go
+    with every request to it (a bearer token, where the services want one)."""
 
     def __init__(self, name: str, database_url: str, bootstrap: str, log_dir: Path,
-                 **settings: str) -> None:
+                 headers: dict[str, str] | None = None, **settings: str) -> None:
         self.name = name
+        self.headers = dict(headers or {})
         self.port = free_port()
         self.log = log_dir / f"{name}.log"
         env = {**os.environ, "DHR_DATABASE_URL": database_url, "DHR_KAFKA_BOOTSTRAP": bootstrap,
@@ -112,9 +118,18 @@ async def running(names: Iterable[str], database_url: str, bootstrap: str, log_d
     """Start the services (one after the other: they migrate and create topics), yield them,
     then stop those still running and print their peak RSS."""
     fleet = Fleet()
+    headers: dict[str, str] = {}
+    try:
+        from support.tokens import REVIEW_MANAGER_NORFOLK, TestIssuer
+    except ImportError:  # services without bearer tokens
+        pass
+    else:
+        issuer = TestIssuer(log_dir / "issuer")
+        settings = {**{key: str(value) for key, value in issuer.settings().items()}, **settings}
+        headers = issuer.headers(REVIEW_MANAGER_NORFOLK)
     try:
         for name in names:
-            service = ServiceProcess(name, database_url, bootstrap, log_dir, **settings)
+            service = ServiceProcess(name, database_url, bootstrap, log_dir, headers, **settings)
             fleet.services[name] = service
             await service.wait_ready()
         yield fleet

@@ -58,7 +58,7 @@ class OutboxRelay:
     pauses (2, 2, 4, 8 ms...) until it finds the events or the idle interval is reached. Writers
     in other processes are found by the idle poll. A NOTIFY from the writing transaction would
     wake every replica, but PostgreSQL serialises the commits of notifying transactions (ADR
-    0007).
+    0009).
     """
 
     def __init__(
