@@ -178,7 +178,11 @@ class ConsumerRuntime:
                 for delivery in records:
                     await self.process(consumer, delivery, effect)
 
-        await asyncio.gather(*(in_order(records) for records in by_key.values()))
+        # A failure (a dead letter that could not be published) cancels the rest of the batch,
+        # which is then redelivered from its first records.
+        async with asyncio.TaskGroup() as group:
+            for records in by_key.values():
+                group.create_task(in_order(records))
 
     async def process(self, consumer: str, delivery: Delivery, effect: Effect) -> None:
         """Apply once, retrying failures; dead-letter what keeps failing.
