@@ -25,9 +25,12 @@ from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_commands import bench_commands
 from bench.bench_ledger_rebuild import bench_ledger_rebuild
 from bench.bench_library import bench_library
+from bench.bench_propagation import bench_propagation
 from bench.bench_verify import bench_verify
+from bench.service_processes import running
 from dhr_commissioning.__main__ import build_app, build_runtime
 from dhr_commissioning.config import CommissioningSettings
 from dhr_local.kafka import LocalKafka
@@ -190,10 +193,23 @@ async def bench_http(database_url: str, bootstrap: str, requests: int = 1000, cl
     figure("http_notify_death_latency_p99", percentile(latencies, 0.99) * 1000, "ms")
 
 
+async def bench_service_processes(bootstrap: str, database_url: str) -> None:
+    """The commissioning and panel services as processes: propagation between them, then
+    commands on commissioning alone (the panel stopped, so that it does not compete for the
+    cores); each one's peak RSS over what it took part in."""
+    url = await asyncio.to_thread(create_database, database_url, f"bench_{uuid.uuid4().hex[:8]}")
+    with tempfile.TemporaryDirectory(prefix="dhr-bench-logs-") as logs:
+        async with running(["commissioning", "panel"], url, bootstrap, Path(logs)) as fleet:
+            await bench_propagation(fleet, url)
+            fleet.stop("panel")
+            await bench_commands(database_url, fleet["commissioning"])
+
+
 async def main(bootstrap: str, database_url: str) -> None:
     await bench_append(database_url)
     await bench_relay(database_url, bootstrap)
     await bench_http(database_url, bootstrap)
+    await bench_service_processes(bootstrap, database_url)
     await bench_library(database_url)
     await bench_ledger_rebuild(bootstrap, database_url)
 

@@ -102,10 +102,6 @@ async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any],
     return dict(response.json())
 
 
-async def answers(client: httpx.AsyncClient, path: str) -> bool:
-    return (await client.get(path)).status_code == 200
-
-
 async def review_events_on(bootstrap: str, topic: str, review_id: str) -> list[dict[str, Any]]:
     """The review's records on a topic in offset order (one partition per key), each event once."""
     records = await read_records(bootstrap, topic, expected=1_000_000, timeout=3)
@@ -197,7 +193,13 @@ async def test_a_review_goes_from_notification_to_publication_across_the_service
 
     # --- learning: known from Kafka, its Chair too; a blame-free learning event they run -----
     learning.headers.update(the_chair)
-    await eventually(lambda: answers(learning, f"/reviews/{review_id}/learning"), timeout=60)
+
+    async def learning_knows_it_is_commissioned() -> bool:
+        # Known from the notification first: wait for the commissioning as well.
+        response = await learning.get(f"/reviews/{review_id}/learning")
+        return response.status_code == 200 and bool(response.json()["review"]["commissioned_on"])
+
+    await eventually(learning_knows_it_is_commissioned, timeout=60)
     clock.set("2026-05-20")
     base = f"/reviews/{review_id}/learning-events"
     planned = await post(learning, base, {

@@ -109,7 +109,10 @@ async def test_a_review_goes_from_the_panels_agreed_report_to_publication_and_a_
     await publish_on_panel_topic(kafka_bootstrap, agreed, again, other)
 
     async def all_consumed() -> bool:
-        return {str(again.id), str(other.id)} <= await inbox_ids(commissioning)
+        # The event of no interest is passed over without a transaction, so without an inbox row.
+        consumers = commissioning.runtime.consumers
+        assert consumers is not None
+        return str(again.id) in await inbox_ids(commissioning) and consumers.passed_over >= 1
 
     await eventually(all_consumed, timeout=60)
     assert await commissioning.event_count() == events_before

@@ -220,3 +220,73 @@ async def _parked(bootstrap: str, topic: str, group: str, *, expected: int) -> b
     found, _ = await dead_letters.read_dead_letters(bootstrap, "svc", [dead_letter_topic(topic)],
                                                     [group], pending_only=False)
     return len(found) == expected
+
+
+async def test_one_keys_records_apply_in_order_while_other_keys_apply_alongside(
+    effects_table: asyncpg.Pool, kafka_bootstrap: str, producer: AIOKafkaProducer
+) -> None:
+    topic = unique_topic("consume")
+    await create_topics(kafka_bootstrap, topic, dead_letter_topic(topic), partitions=1)
+    keys = [f"review-{index}".encode() for index in range(6)]
+    for sequence in range(20):
+        for key in keys:
+            await producer.send(topic, f"{sequence:02d}".encode(), key=key,
+                                headers=[("ce_id", str(uuid.uuid4()).encode())])
+    await producer.flush()
+    in_flight = 0
+    most_in_flight = 0
+    applied_in_order: list[tuple[bytes, str]] = []
+
+    async def slow_effect(connection: asyncpg.Connection, delivery: Delivery) -> None:
+        nonlocal in_flight, most_in_flight
+        in_flight += 1
+        most_in_flight = max(most_in_flight, in_flight)
+        await asyncio.sleep(0.005)  # long enough for another key's record to start meanwhile
+        await connection.execute("INSERT INTO effects VALUES ($1, $2)", delivery.message_id,
+                                 delivery.value.decode())
+        applied_in_order.append((delivery.key or b"", delivery.value.decode()))
+        in_flight -= 1
+
+    broker = safe_broker(kafka_bootstrap, "test-consumer")
+    runtime = ConsumerRuntime(broker, effects_table, concurrency=4)
+    runtime.subscribe(topic, f"group-{uuid.uuid4().hex[:6]}", slow_effect)
+    await broker.start()
+    try:
+        async def all_applied():
+            return await effects_table.fetchval("SELECT count(*) FROM effects") == 120
+
+        await eventually(all_applied)
+    finally:
+        await broker.stop()
+
+    for key in keys:
+        assert [body for applied_key, body in applied_in_order if applied_key == key] == [
+            f"{sequence:02d}" for sequence in range(20)]
+    assert 1 < most_in_flight <= 4
+
+
+async def test_records_of_types_the_consumer_does_not_act_on_are_passed_over_without_a_transaction(
+    effects_table: asyncpg.Pool, kafka_bootstrap: str, producer: AIOKafkaProducer
+) -> None:
+    topic = unique_topic("consume")
+    await create_topics(kafka_bootstrap, topic, dead_letter_topic(topic), partitions=1)
+    for body, kind in ((b"wanted", b"dhr.test.Wanted.v1"), (b"other", b"dhr.test.Other.v1")):
+        await producer.send_and_wait(topic, body, key=b"review-3",
+                                     headers=[("ce_id", str(uuid.uuid4()).encode()),
+                                              ("ce_type", kind)])
+    await producer.send_and_wait(topic, b"no-type", key=b"review-3",
+                                 headers=[("ce_id", str(uuid.uuid4()).encode())])
+    broker = safe_broker(kafka_bootstrap, "test-consumer")
+    runtime = ConsumerRuntime(broker, effects_table)
+    runtime.subscribe(topic, f"group-{uuid.uuid4().hex[:6]}", record_effect,
+                      event_types=frozenset({"dhr.test.Wanted.v1"}))
+    await broker.start()
+    try:
+        async def applied():
+            return await effects(effects_table) == ["no-type", "wanted"]
+
+        await eventually(applied)
+    finally:
+        await broker.stop()
+    assert runtime.passed_over == 1
+    assert await effects_table.fetchval("SELECT count(*) FROM inbox") == 2

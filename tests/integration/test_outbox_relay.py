@@ -117,3 +117,24 @@ async def test_concurrent_writers_lose_nothing_and_keep_each_stream_in_order(
     assert len({headers_of(r)["ce_id"] for r in records}) == expected
     for stream in streams:
         assert steps[stream.encode()] == list(range(1, appends_per_stream + 1))
+
+
+async def test_an_append_in_the_relays_process_is_published_without_waiting_for_the_idle_poll(
+    platform_pool: asyncpg.Pool, kafka_bootstrap: str
+) -> None:
+    topic = unique_topic("relay")
+    await create_topics(kafka_bootstrap, topic)
+    relay = relay_for(platform_pool, kafka_bootstrap, topic, idle_poll_seconds=30.0)
+    store = EventStore(platform_pool, on_append=relay.wake)
+    running = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(1.0)  # the relay has polled once and is now idle for 30 s
+        async with platform_pool.acquire() as connection, connection.transaction():
+            await store.append(connection, "review-wake", 0,
+                               [NewEvent("dhr.test.Woken.v1", {})],
+                               EventMetadata(subject="review-wake", actor="test"))
+        records = await read_records(kafka_bootstrap, topic, expected=1, timeout=5)
+    finally:
+        relay.stop()
+        await running
+    assert [record.key for record in records] == [b"review-wake"]

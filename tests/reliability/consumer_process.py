@@ -33,16 +33,19 @@ class ObservedConsumerRuntime(ConsumerRuntime):
     def __init__(self, *args: object, die_after_messages: int | None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.die_after_messages = die_after_messages
+        self.committed_effects = 0
 
     async def _apply_once(self, consumer: str, delivery: Delivery, effect: Effect) -> bool:
         applied = await super()._apply_once(consumer, delivery, effect)
+        # Counted at once, before any await: records of different keys are applied concurrently.
+        self.committed_effects += applied
+        if applied and self.committed_effects == self.die_after_messages:
+            # The effect and its inbox row are committed; the batch's offsets are not.
+            os.kill(os.getpid(), signal.SIGKILL)
         await self.pool.execute(
             "INSERT INTO deliveries (message_id, applied) VALUES ($1, $2)",
             delivery.message_id, applied,
         )
-        if applied and self.applied + 1 == self.die_after_messages:
-            # The effect and its inbox row are committed; the offset is not.
-            os.kill(os.getpid(), signal.SIGKILL)
         return applied
 
 

@@ -18,6 +18,7 @@ from dhr_commissioning.consumers import (
 )
 from dhr_commissioning.historic_api import HISTORIC_ERROR_STATUSES, build_historic_router
 from dhr_commissioning.projections import ReviewsProjection
+from dhr_contracts.panel import ReviewReportAgreed
 from dhr_contracts.topics import COMMISSIONING_EVENTS, INTAKE_NOTIFICATIONS, PANEL_EVENTS
 from dhr_platform.app import create_service_app, run_service
 from dhr_platform.database import MigrationSource
@@ -41,7 +42,8 @@ def build_runtime(settings: CommissioningSettings,
             Subscription(INTAKE_NOTIFICATIONS, INTAKE_CONSUMER,
                          lambda runtime: intake_effect(runtime.store, settings, clock)),
             Subscription(PANEL_EVENTS, PANEL_CONSUMER,
-                         lambda runtime: report_agreed_effect(runtime.store)),
+                         lambda runtime: report_agreed_effect(runtime.store),
+                         frozenset({ReviewReportAgreed.event_type})),
         ],
     )
     return ServiceRuntime(spec, settings)

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from dhr_contracts.topics import COMMISSIONING_EVENTS, PANEL_EVENTS
 from dhr_panel.api import ERROR_STATUSES, PanelApi, build_router, run_deadline_checks
 from dhr_panel.config import PanelSettings
-from dhr_panel.consumers import FROM_COMMISSIONING, commissioning_effect
+from dhr_panel.consumers import FROM_COMMISSIONING, HANDLED_TYPES, commissioning_effect
 from dhr_panel.family_api import FAMILY_ERROR_STATUSES, build_family_router
 from dhr_panel.family_projections import FamilyProjection
 from dhr_panel.projections import PanelsProjection
@@ -45,7 +45,7 @@ def build_runtime(settings: PanelSettings, clock: Clock = utc_now) -> ServiceRun
         projections=projections(),
         subscriptions=[Subscription(
             COMMISSIONING_EVENTS, FROM_COMMISSIONING,
-            lambda runtime: commissioning_effect(runtime.store))],
+            lambda runtime: commissioning_effect(runtime.store), HANDLED_TYPES)],
         background=[every(settings.panel_deadline_check_seconds, check_deadlines)],
     )
     return ServiceRuntime(spec, settings)

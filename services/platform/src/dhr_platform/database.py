@@ -39,6 +39,14 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+async def _no_session_state_to_reset(connection: asyncpg.Connection) -> None:
+    """Nothing to undo when a connection goes back to the pool (asyncpg's default runs a reset
+    query, a round trip per use): our code sets no session state on pooled connections.
+    Settings are `SET LOCAL`, advisory locks are transaction-scoped or released by their one
+    holder (the relay, which ends its session when it cannot), and nothing LISTENs on a pooled
+    connection. asyncpg still rolls back a transaction left open before calling this."""
+
+
 def _check_schema(schema: str) -> str:
     if not _SCHEMA_NAME.match(schema):
         raise ValueError(f"invalid schema name {schema!r}")
@@ -58,6 +66,7 @@ async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_no_session_state_to_reset,
         server_settings={"search_path": schema, "application_name": f"dhr-{schema}"},
     )
     assert pool is not None

@@ -343,8 +343,9 @@ async def run_command(
     """Run a command's transaction once per Idempotency-Key and answer a retry with the
     stored response.
 
-    The key is written after the command's events, in the same transaction, so the events stay
-    the transaction's first write; a concurrent request with the same key waits on the key's
+    The key is looked up on the command's own connection at the start of its transaction (a
+    read, so the command's events stay the transaction's first write) and written after the
+    events, in the same transaction; a concurrent request with the same key waits on the key's
     primary key, rolls back, and replays the winner's response.
 
     Keys belong to the caller (the token's subject): one caller's key never replays another's
@@ -359,11 +360,11 @@ async def run_command(
     if principal is not None:
         scope += f" by {principal.subject}"
     fingerprint = hashlib.sha256(await request.body()).hexdigest()
-    stored = await _stored_response(pool, scope, idempotency_key)
-    if stored is not None:
-        return _replay(stored, fingerprint, idempotency_key, headers_for)
     try:
         async with pool.acquire() as connection, connection.transaction():
+            stored = await _stored_response(connection, scope, idempotency_key)
+            if stored is not None:
+                return _replay(stored, fingerprint, idempotency_key, headers_for)
             status, payload = await body(connection)
             kept = await connection.fetchval(
                 """INSERT INTO idempotency_keys

@@ -33,6 +33,11 @@ SELECT tx_id::text AS tx_text, {EVENT_COLUMNS}
 """
 
 
+# After a wake-up the relay polls after 2 ms (the appending transaction has a few statements
+# left before it commits), then after 2, 4, 8 ms... until it publishes or reaches its idle interval.
+WOKEN_FIRST_PAUSE_SECONDS = 0.002
+
+
 @dataclass(frozen=True)
 class RelayCursor:
     tx_id: str
@@ -48,6 +53,14 @@ class OutboxRelay:
     One relay per service publishes at a time (a PostgreSQL advisory lock elects it); the
     cursor moves only after Kafka acknowledged the whole batch, so a crash republishes and
     consumers deduplicate by event id.
+
+    When idle it polls every `idle_poll_seconds`; `wake()` (called by the event store of the
+    same process on every append) makes it look again within milliseconds instead. The append
+    rings before its transaction commits, so the relay then polls a few times at growing
+    pauses (2, 2, 4, 8 ms...) until it finds the events or the idle interval is reached. Writers
+    in other processes are found by the idle poll. A NOTIFY from the writing transaction would
+    wake every replica, but PostgreSQL serialises the commits of notifying transactions (ADR
+    0009).
     """
 
     def __init__(
@@ -77,6 +90,9 @@ class OutboxRelay:
         self.published = 0
         self._producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
+        self._woken = asyncio.Event()
+        self._leading = False
+        self._leader_cursor: RelayCursor | None = None
         self._lock_key = int.from_bytes(
             hashlib.sha256(f"relay:{name}".encode()).digest()[:8], "big", signed=True
         )
@@ -151,13 +167,15 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch if there is one; return how many events it held."""
-        cursor = await self.cursor()
+        # While leader, nobody else moves the cursor: it is read once, then kept in memory.
+        cursor = self._leader_cursor or await self.cursor()
         events, next_cursor = await self._next_batch(cursor)
-        if not events:
-            return 0
-        await self._publish(events)
-        await self._save(next_cursor)
-        self.published += len(events)
+        if events:
+            await self._publish(events)
+            await self._save(next_cursor)
+            self.published += len(events)
+        if self._leading:
+            self._leader_cursor = next_cursor
         return len(events)
 
     async def run(self) -> None:
@@ -174,8 +192,10 @@ class OutboxRelay:
                         await self._sleep(1.0)
                         continue
                     try:
+                        self._leading = True
                         await self._publish_while_leader()
                     finally:
+                        self._leading, self._leader_cursor = False, None
                         await self._release_leadership(leader)
                 backoff = 0.1
             except Exception as error:  # every error: see the docstring
@@ -199,10 +219,23 @@ class OutboxRelay:
                       exc_info=True)
             leader.terminate()
 
+    def wake(self) -> None:
+        """Events were appended: look for them now rather than at the next idle poll."""
+        self._woken.set()
+
     async def _publish_while_leader(self) -> None:
+        pause = self.idle_poll_seconds
         while not self._stopping.is_set():
-            if await self.publish_pending() == 0:
-                await self._sleep(self.idle_poll_seconds)
+            self._woken.clear()  # a ring from here on may be for events this pass cannot see
+            if await self.publish_pending() > 0:
+                pause = self.idle_poll_seconds  # what rang is out; later appends ring again
+                continue
+            if await self._wait_for_wake(pause):
+                # Rung by an append whose transaction commits a moment later: look again soon.
+                pause = WOKEN_FIRST_PAUSE_SECONDS
+                await self._sleep(pause)
+            else:
+                pause = min(pause * 2, self.idle_poll_seconds)
         await self._drain()
 
     async def _drain(self) -> None:
@@ -220,6 +253,17 @@ class OutboxRelay:
         log.warning("outbox relay %s: stopping with %d events unpublished (an open transaction "
                     "holds them back); they are published at the next start", self.name,
                     await self.backlog())
+
+    async def _wait_for_wake(self, seconds: float) -> bool:
+        """Wait up to `seconds` for `wake()` (or `stop()`); True when woken."""
+        waiters = [asyncio.ensure_future(self._woken.wait()),
+                   asyncio.ensure_future(self._stopping.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return self._woken.is_set()
 
     async def _sleep(self, seconds: float) -> None:
         try:

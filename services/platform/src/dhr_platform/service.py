@@ -35,6 +35,8 @@ class Subscription:
     topic: str
     consumer: str
     effect: Callable[[ServiceRuntime], Effect]
+    event_types: frozenset[str] | None = None
+    """The CloudEvents types the effect acts on (others are passed over); None: every record."""
 
 
 BackgroundTask = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
@@ -139,6 +141,7 @@ class ServiceRuntime:
                 tracer=telemetry.tracer,
                 drain_seconds=settings.shutdown_drain_seconds,
             )
+            self.store.on_append = self.relay.wake
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"{spec.name}-relay")
         if spec.subscriptions:
             broker = safe_broker(settings.kafka_bootstrap, f"dhr-{spec.name}")
@@ -149,10 +152,13 @@ class ServiceRuntime:
                             settings.consumer_max_backoff_seconds),
                 spec.permanent_errors,
                 telemetry,
+                batch_size=settings.consumer_batch_size,
+                batch_wait_ms=settings.consumer_batch_wait_ms,
+                concurrency=settings.consumer_concurrency,
             )
             for subscription in spec.subscriptions:
                 self.consumers.subscribe(subscription.topic, subscription.consumer,
-                                         subscription.effect(self))
+                                         subscription.effect(self), subscription.event_types)
             await broker.start()
         for work in spec.background:
             self._background.append(asyncio.create_task(work(self)))

@@ -74,6 +74,14 @@ class PlatformSettings(ObservabilitySettings):
     consumer_max_attempts: int = Field(default=5, ge=1, description="Tries before dead-lettering.")
     consumer_initial_backoff_seconds: float = Field(default=0.2, ge=0)
     consumer_max_backoff_seconds: float = Field(default=5.0, ge=0)
+    consumer_batch_size: int = Field(default=100, ge=1, le=10_000,
+                                     description="Records taken from Kafka at most at once.")
+    consumer_batch_wait_ms: int = Field(
+        default=20, ge=1, le=5_000,
+        description="How long an idle consumer waits for records before polling again.")
+    consumer_concurrency: int = Field(
+        default=8, ge=1, le=200,
+        description="Records of different keys applied at once (one key's stay in order).")
 
     # Bearer tokens (ADR 0008, docs/security.md): one of the two JWKS sources, issuer, audience.
     auth_jwks_url: str | None = Field(
