@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from support.kafka import eventually
 from webhook_support import (
     PanelStream,
     Receiver,
@@ -24,6 +23,7 @@ from webhook_support import (
 )
 
 from dhr_contracts.recommendations import CorrespondenceDirection
+from support.kafka import eventually
 
 POLICE = "Norfolk Constabulary"
 HEALTH = "Norfolk and Waveney ICB"
