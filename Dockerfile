@@ -30,6 +30,7 @@ COPY services/panel/pyproject.toml services/panel/
 COPY services/learning/pyproject.toml services/learning/
 COPY services/recommendations/pyproject.toml services/recommendations/
 COPY services/oversight/pyproject.toml services/oversight/
+COPY services/integration/pyproject.toml services/integration/
 COPY deploy/local/pyproject.toml deploy/local/
 
 FROM build AS sources
