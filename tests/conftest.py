@@ -19,6 +19,7 @@ import pytest
 from dhr_local.kafka import LocalKafka
 from dhr_local.postgres import LocalPostgres, create_database, drop_database
 from dhr_local.process import free_port
+from support.tokens import TestIssuer
 
 # The ports of `make run` (dhr-local up); a test session must not take them from a running system.
 _RESERVED_PORTS = frozenset({9092, 9093, 55432})
@@ -115,3 +116,10 @@ def fresh_database(database_url: str) -> Iterator[str]:
     url = create_database(database_url, name)
     yield url
     drop_database(database_url, name)
+
+
+@pytest.fixture(scope="session")
+def token_issuer(tmp_path_factory: pytest.TempPathFactory) -> TestIssuer:
+    """The session's token issuer: services under test trust it (`token_issuer.settings()`)
+    and tests send its tokens (`token_issuer.headers(...)`)."""
+    return TestIssuer(tmp_path_factory.mktemp("token-issuer"))

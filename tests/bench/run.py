@@ -37,6 +37,7 @@ from dhr_platform.database import create_pool, migrate, platform_migrations
 from dhr_platform.eventstore import EventMetadata, EventStore, NewEvent
 from dhr_platform.kafka import ensure_topics, safe_producer
 from dhr_platform.outbox import OutboxRelay
+from support.tokens import REVIEW_MANAGER_NORFOLK, TestIssuer
 
 
 def figure(name: str, value: float, unit: str) -> None:
@@ -156,9 +157,12 @@ async def bench_relay(database_url: str, bootstrap: str, events: int = 20_000) -
 
 
 async def bench_http(database_url: str, bootstrap: str, requests: int = 1000, clients: int = 8) -> None:
-    """POST /reviews through the full HTTP stack (validation, decider, append, read model)."""
+    """POST /reviews through the full HTTP stack (bearer token, validation, decider, append,
+    read model)."""
     url = await asyncio.to_thread(create_database, database_url, f"bench_{uuid.uuid4().hex[:8]}")
-    settings = CommissioningSettings(database_url=url, kafka_bootstrap=bootstrap, environment="test")
+    tokens = TestIssuer(Path(tempfile.mkdtemp(prefix="dhr-bench-issuer-")))
+    settings = CommissioningSettings(database_url=url, kafka_bootstrap=bootstrap, environment="test",
+                                     **tokens.settings())
     now = datetime(2026, 3, 2, tzinfo=UTC)
     runtime = build_runtime(settings, clock=lambda: now)
     app = build_app(settings, clock=lambda: now, runtime=runtime)
@@ -169,7 +173,8 @@ async def bench_http(database_url: str, bootstrap: str, requests: int = 1000, cl
     latencies: list[float] = []
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench",
+                                     headers=tokens.headers(REVIEW_MANAGER_NORFOLK)) as client:
             async def client_loop(count: int) -> None:
                 for _ in range(count):
                     started = time.perf_counter()

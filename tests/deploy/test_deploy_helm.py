@@ -35,13 +35,15 @@ pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1800)]
 
 CHART = REPOSITORY / "deploy" / "helm" / "dhr"
 PRODUCTION_VALUES = REPOSITORY / "tests" / "deploy" / "helm-values-production.yaml"
+MINIMAL_VALUES = REPOSITORY / "tests" / "deploy" / "helm-values-minimal.yaml"
+MINIMAL = ("--values", str(MINIMAL_VALUES))
 STRIMZI = REPOSITORY / "tests" / "deploy" / "schemas" / "strimzi"
 STRIMZI_CRDS = {"KafkaTopic": STRIMZI / "043-Crd-kafkatopic.yaml",
                 "KafkaUser": STRIMZI / "044-Crd-kafkauser.yaml"}
 MINIMUM_KUBERNETES = "1.30.0"  # the chart's kubeVersion
 RELEASE, NAMESPACE = "dhr", "dhr"
 CUSTOM_RESOURCES = {"KafkaTopic", "KafkaUser", "ServiceMonitor"}
-RENDERINGS = {"default": (), "production": ("--values", str(PRODUCTION_VALUES))}
+RENDERINGS = {"default": MINIMAL, "production": (*MINIMAL, "--values", str(PRODUCTION_VALUES))}
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +86,8 @@ class Rendering:
 
 @pytest.fixture(scope="module", params=list(RENDERINGS))
 def rendering(request: pytest.FixtureRequest, helm: str) -> Rendering:
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    values = _merged(yaml.safe_load((CHART / "values.yaml").read_text()),
+                     yaml.safe_load(MINIMAL_VALUES.read_text()))
     if request.param == "production":
         values = _merged(values, yaml.safe_load(PRODUCTION_VALUES.read_text()))
     return Rendering(request.param, render(helm, *RENDERINGS[request.param]), values)
@@ -512,7 +515,7 @@ def test_migrations_run_before_every_install_and_upgrade(rendering: Rendering, s
 
 
 def test_a_disabled_service_leaves_no_workload_behind(helm: str) -> None:
-    documents = render(helm, "--set", "services.learning.enabled=false")
+    documents = render(helm, *MINIMAL, "--set", "services.learning.enabled=false")
     names = {(doc["kind"], doc["metadata"]["name"]) for doc in documents}
 
     assert not [name for name in names if "learning" in name[1] and name[0] != "KafkaTopic"]
@@ -530,7 +533,7 @@ def test_a_disabled_service_leaves_no_workload_behind(helm: str) -> None:
 ])
 def test_the_values_schema_rejects_an_unknown_key(helm: str, setting: str, unknown: str) -> None:
     rendered = run_helm(helm, "template", RELEASE, str(CHART), "--kube-version", MINIMUM_KUBERNETES,
-                        "--set", setting)
+                        *MINIMAL, "--set", setting)
 
     assert rendered.returncode != 0
     assert "additional properties" in rendered.stderr and unknown in rendered.stderr
@@ -555,8 +558,22 @@ def test_the_values_schema_closes_every_object() -> None:
     assert [path for path in open_objects if "/affinity/" not in path] == []
 
 
+def test_an_install_without_the_identity_provider_is_refused_naming_the_value(helm: str) -> None:
+    rendered = run_helm(helm, "template", RELEASE, str(CHART), "--kube-version", MINIMUM_KUBERNETES)
+
+    assert rendered.returncode != 0 and "config.auth.issuer is required" in rendered.stderr
+
+
+def test_the_services_get_the_identity_provider_of_the_values(rendering: Rendering) -> None:
+    auth = rendering.values["config"]["auth"]
+    for config_map in rendering.of_kind("ConfigMap"):
+        data = config_map["data"]
+        assert (data["DHR_AUTH_ISSUER"], data["DHR_AUTH_AUDIENCE"], data["DHR_AUTH_JWKS_URL"]) == (
+            auth["issuer"], auth["audience"], auth["jwksUrl"])
+
+
 def test_a_min_insync_replicas_above_the_replicas_is_refused(helm: str) -> None:
     rendered = run_helm(helm, "template", RELEASE, str(CHART), "--kube-version", MINIMUM_KUBERNETES,
-                        "--set", "strimzi.topics.minInsyncReplicas=4")
+                        *MINIMAL, "--set", "strimzi.topics.minInsyncReplicas=4")
 
     assert rendered.returncode != 0 and "minInsyncReplicas" in rendered.stderr

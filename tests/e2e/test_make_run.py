@@ -19,7 +19,8 @@ from pathlib import Path
 
 from dhr_local.process import free_port
 from dhr_local.run import SERVICES
-from dhr_local.sample import WALK, request
+from dhr_local.sample import MANAGER, WALK, request
+from dhr_platform.dev_issuer import DevelopmentIssuer
 
 UP = "the system is up"
 
@@ -73,6 +74,10 @@ def test_make_run_takes_the_sample_review_through_its_life_and_reuses_it_when_ru
                        DHR_RUN_QUIET="1",
                        **{f"DHR_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    # The development issuer dhr-run uses (its key is made once in the state directory).
+    issuer = DevelopmentIssuer.load_or_create(tmp_path / "auth")
+    manager = {"Authorization": "Bearer " + issuer.mint(role=MANAGER[0],
+                                                         organisation=MANAGER[1])}
 
     first = Run(environment)
     try:
@@ -87,13 +92,15 @@ def test_make_run_takes_the_sample_review_through_its_life_and_reuses_it_when_ru
     for service in SERVICES:
         assert f"http://127.0.0.1:{ports[service.name]}/docs" in first.output
     assert f"dhr export --review {review_id}" in first.output and "dhr verify" in first.output
-    _, review = request("GET", f"{url['commissioning']}/reviews/{review_id}")
+    assert "export TOKEN=" in first.output
+    _, review = request("GET", f"{url['commissioning']}/reviews/{review_id}", headers=manager)
     assert review["status"] == "published"
     _, recommendations = request(
-        "GET", f"{url['recommendations']}/reviews/{review_id}/recommendations")
+        "GET", f"{url['recommendations']}/reviews/{review_id}/recommendations", headers=manager)
     [recommendation] = recommendations["items"]
     assert recommendation["addressees"][0]["response_status"] == "accepted"
-    _, events = request("GET", f"{url['commissioning']}/reviews/{review_id}/events")
+    _, events = request("GET", f"{url['commissioning']}/reviews/{review_id}/events",
+                        headers=manager)
     assert first.interrupt() == 0
     assert "stopping the services" in first.output
 
@@ -101,9 +108,10 @@ def test_make_run_takes_the_sample_review_through_its_life_and_reuses_it_when_ru
     try:
         second.wait_for(UP, within=400)
         assert f"dhr history {review_id}" in second.output  # the same review, found again
-        _, reviews = request("GET", f"{url['commissioning']}/reviews")
+        _, reviews = request("GET", f"{url['commissioning']}/reviews", headers=manager)
         assert [item["review_id"] for item in reviews["items"]] == [review_id]
-        _, again = request("GET", f"{url['commissioning']}/reviews/{review_id}/events")
+        _, again = request("GET", f"{url['commissioning']}/reviews/{review_id}/events",
+                           headers=manager)
         assert again == events  # nothing recorded twice
     finally:
         assert second.interrupt() == 0

@@ -1,5 +1,6 @@
 """One review from notification to publication across commissioning, panel and learning, on the
-real Kafka broker and PostgreSQL server, the services talking only through Kafka."""
+real Kafka broker and PostgreSQL server, the services talking only through Kafka; each step
+taken by the person (or system) whose job it is, with their own bearer token."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from dhr_panel.__main__ import build_app as build_panel_app
 from dhr_panel.__main__ import build_runtime as build_panel_runtime
 from dhr_panel.config import PanelSettings
 from support.kafka import eventually, headers_of, read_records
+from support.tokens import CHAIR, REVIEW_MANAGER_NORFOLK, TestIssuer
 
 POLICE, HEALTH, WOMENS_AID = "Norfolk Constabulary", "Norfolk ICB", "Leeway Domestic Abuse Services"
 CHECKSUM = "9f2c4e0b5d3a1f6e8c7b0a9d2e4f6a8b1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f"
@@ -49,22 +51,30 @@ class System:
     panel: httpx.AsyncClient
     learning: httpx.AsyncClient
     clock: Clock
+    tokens: TestIssuer
+
+    def as_(self, who: tuple[str, str, str]) -> dict[str, str]:
+        return self.tokens.headers(who)
 
 
 @contextlib.asynccontextmanager
-async def serving(app: FastAPI, name: str) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(app: FastAPI, name: str, headers: dict[str, str]
+                  ) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}") as client:
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}",
+                                     headers=headers) as client:
             yield client
 
 
 @pytest.fixture
-async def system(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[System]:
-    """The three services in one database (a schema each), as in production."""
+async def system(fresh_database: str, kafka_bootstrap: str,
+                 token_issuer: TestIssuer) -> AsyncIterator[System]:
+    """The three services in one database (a schema each), as in production. Their clients act
+    as the Norfolk review manager unless a step says who else takes it."""
     common = {"database_url": fresh_database, "kafka_bootstrap": kafka_bootstrap,
               "environment": "test", "consumer_initial_backoff_seconds": 0.01,
-              "relay_idle_poll_seconds": 0.02}
+              "relay_idle_poll_seconds": 0.02, **token_issuer.settings()}
     clock = Clock(datetime(2026, 2, 13, 10, tzinfo=UTC))
     commissioning_settings = CommissioningSettings(**common)
     panel_settings = PanelSettings(**common, panel_deadline_check_seconds=3600)
@@ -76,14 +86,17 @@ async def system(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[Sys
                                 runtime=build_panel_runtime(panel_settings, clock=clock))
     learning_app = build_learning_app(learning_settings, clock=clock,
                                       runtime=build_learning_runtime(learning_settings))
-    async with serving(commissioning_app, "commissioning") as commissioning, \
-            serving(panel_app, "panel") as panel, serving(learning_app, "learning") as learning:
-        yield System(commissioning, panel, learning, clock)
+    manager = token_issuer.headers(REVIEW_MANAGER_NORFOLK)
+    async with serving(commissioning_app, "commissioning", manager) as commissioning, \
+            serving(panel_app, "panel", manager) as panel, \
+            serving(learning_app, "learning", manager) as learning:
+        yield System(commissioning, panel, learning, clock, token_issuer)
 
 
 async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any],
-               status: int | tuple[int, ...] = (200, 201)) -> dict[str, Any]:
-    response = await client.post(path, json=body, headers={"X-Actor": "e2e"})
+               status: int | tuple[int, ...] = (200, 201),
+               as_: dict[str, str] | None = None) -> dict[str, Any]:
+    response = await client.post(path, json=body, headers=as_)
     expected = (status,) if isinstance(status, int) else status
     assert response.status_code in expected, f"{path}: {response.status_code} {response.text}"
     return dict(response.json())
@@ -114,11 +127,13 @@ async def test_a_review_goes_from_notification_to_publication_across_the_service
 ) -> None:
     commissioning, panel, learning, clock = (system.commissioning, system.panel, system.learning,
                                              system.clock)
-    # --- commissioning: notification, decision, Chair --------------------------------------
+    police_system = system.as_(("agency_system", POLICE, "police-case-system"))
+    the_chair = system.as_(CHAIR)
+    # --- commissioning: notification (by the police case system), decision, Chair ----------
     notified = await post(commissioning, "/reviews", {
         "notifying_agency": POLICE, "date_of_death": "2026-02-10", "csp_learned_on": "2026-02-12",
         "csp_area": "Norfolk", "victim_age": 34, "suspect_relationship": "former_intimate_partner",
-        "circumstances": "homicide", "prior_agency_contact": "yes"}, 201)
+        "circumstances": "homicide", "prior_agency_contact": "yes"}, 201, police_system)
     review_id = notified["review_id"]
     clock.set("2026-02-20")
     await post(commissioning, f"/reviews/{review_id}/decision-to-commission",
@@ -126,16 +141,17 @@ async def test_a_review_goes_from_notification_to_publication_across_the_service
     await post(commissioning, f"/reviews/{review_id}/home-office-notification",
                {"notified_on": "2026-02-21"})
     await post(commissioning, f"/reviews/{review_id}/chair", {
-        "appointed_on": "2026-02-25", "chair_name": "Alex Chair",
+        "appointed_on": "2026-02-25", "chair_name": "Alex Chair", "chair_subject": CHAIR[2],
         "declaration": {"line_management_of_involved_agency": False,
                         "service_delivery_for_involved_agency": False}})
 
-    # --- panel: opened from Kafka; members, terms of reference, an IMR, two meetings --------
+    # --- panel: opened from Kafka and run by the Chair; an IMR submitted by the police -------
     async def panel_knows_the_chair() -> bool:
-        response = await panel.get(f"/panels/{review_id}")
+        response = await panel.get(f"/panels/{review_id}", headers=the_chair)
         return response.status_code == 200 and response.json()["chair"] is not None
 
     await eventually(panel_knows_the_chair, timeout=60)
+    panel.headers.update(the_chair)
     clock.set("2026-03-01")
     for agency, sector in ((POLICE, "police"), (HEALTH, "health"),
                            (WOMENS_AID, "specialist_domestic_abuse_service")):
@@ -167,7 +183,7 @@ async def test_a_review_goes_from_notification_to_publication_across_the_service
         "approached_on": "2026-03-12", "channel": "letter", "outcome": "declined"})
     clock.set("2026-04-01")
     await post(panel, f"/panels/{review_id}/requests/{imr['request_id']}/submission",
-               {"submitted_on": "2026-04-01"})
+               {"submitted_on": "2026-04-01"}, as_=police_system)
     clock.set("2026-04-15")
     await post(panel, f"{meetings}/{second['meeting_id']}/held", {
         "held_on": "2026-04-15", "attended": [POLICE, HEALTH, WOMENS_AID], "chair_present": True})
@@ -179,16 +195,17 @@ async def test_a_review_goes_from_notification_to_publication_across_the_service
         "contributed_on": "2026-05-10", "kind": "interview",
         "summary": "Described how isolated the victim had become."})
 
-    # --- learning: known from Kafka; a blame-free learning event -----------------------------
+    # --- learning: known from Kafka, its Chair too; a blame-free learning event they run -----
+    learning.headers.update(the_chair)
     await eventually(lambda: answers(learning, f"/reviews/{review_id}/learning"), timeout=60)
     clock.set("2026-05-20")
     base = f"/reviews/{review_id}/learning-events"
     planned = await post(learning, base, {
         "planned_on": "2026-05-20", "facilitator_name": "Sam Facilitator", "format": "in_person",
         "invited_agencies": [POLICE, HEALTH]}, 201)
-    for agency in (POLICE, HEALTH):
+    for agency in (POLICE, HEALTH):  # each agency itself
         await post(learning, f"{base}/{planned['id']}/ground-rules-acknowledgements",
-                   {"agency": agency})
+                   {"agency": agency}, as_=system.as_(("agency_lead", agency, f"lead-{agency}")))
     await post(learning, f"{base}/{planned['id']}/held",
                {"held_on": "2026-05-20", "participating_agencies": [POLICE, HEALTH]})
     await post(learning, f"{base}/{planned['id']}/contributions", {
@@ -254,9 +271,13 @@ async def test_a_review_goes_from_notification_to_publication_across_the_service
     assert [a["outcome"] for a in family_view["approaches"]] == ["declined", "agreed"]
     assert family_view["process_facts"]["family_contributed"] is True
 
+    async def learning_knows_the_report() -> bool:  # from the panel topic, in its own time
+        view = (await learning.get(f"/reviews/{review_id}/learning")).json()
+        return bool(view["review"]["report_agreed_on"] == "2026-06-15")
+
+    await eventually(learning_knows_the_report, timeout=60)
     learning_view = (await learning.get(f"/reviews/{review_id}/learning")).json()
     assert learning_view["learning_events"][0]["status"] == "held"
-    assert learning_view["review"]["report_agreed_on"] == "2026-06-15"
     themed = (await learning.get("/learning-points?theme=identification_of_risk&area=Norfolk")).json()
     assert themed["total"] == 1
 

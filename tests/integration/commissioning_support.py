@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from dhr_platform.service import ServiceRuntime
+from support.tokens import TestIssuer
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -32,6 +33,7 @@ def notification(**overrides: Any) -> dict[str, Any]:
 class RunningService:
     client: httpx.AsyncClient
     runtime: ServiceRuntime
+    tokens: TestIssuer
 
     async def event_count(self) -> int:
         return await self.runtime.store.count()

@@ -1,5 +1,9 @@
 """Fixtures against the real PostgreSQL server and Kafka broker: a migrated platform schema and
-each service running in process (its lifespan started) behind an httpx client."""
+each service running in process (its lifespan started) behind an httpx client.
+
+Each service trusts the session's test token issuer, and its client sends by default a token of
+the role that does most of that service's work (a Norfolk review manager; an oversight reader
+for the oversight service); a test acting as someone else passes `token_issuer.headers(...)`."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from dhr_panel.config import PanelSettings
 from dhr_platform.database import create_pool, migrate, platform_migrations
 from dhr_platform.eventstore import EventStore
 from dhr_platform.service import ServiceRuntime
+from support.tokens import ADMIN, OVERSIGHT, REVIEW_MANAGER_NORFOLK, TestIssuer
 
 SCHEMA = "platform_test"
 
@@ -43,30 +48,36 @@ def store(platform_pool: asyncpg.Pool) -> EventStore:
 
 
 @pytest.fixture
-async def commissioning(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[RunningService]:
+async def commissioning(fresh_database: str, kafka_bootstrap: str,
+                        token_issuer: TestIssuer) -> AsyncIterator[RunningService]:
     settings = CommissioningSettings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap,
                                      environment="test", consumer_initial_backoff_seconds=0.01,
-                                     consumer_max_attempts=2)
+                                     consumer_max_attempts=2, **token_issuer.settings())
     runtime = build_runtime(settings, clock=lambda: NOW)
     app = build_app(settings, clock=lambda: NOW, runtime=runtime)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://commissioning") as client:
-            yield RunningService(client, runtime)
+        async with httpx.AsyncClient(transport=transport, base_url="http://commissioning",
+                                     headers=token_issuer.headers(REVIEW_MANAGER_NORFOLK)
+                                     ) as client:
+            yield RunningService(client, runtime, token_issuer)
 
 
 @pytest.fixture
-async def learning(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[RunningService]:
+async def learning(fresh_database: str, kafka_bootstrap: str,
+                   token_issuer: TestIssuer) -> AsyncIterator[RunningService]:
     """The learning service on the real database and broker, with the clock fixed at NOW."""
     settings = LearningSettings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap,
                                 environment="test", consumer_initial_backoff_seconds=0.01,
-                                consumer_max_attempts=2)
+                                consumer_max_attempts=2, **token_issuer.settings())
     runtime = build_learning_runtime(settings)
     app = build_learning_app(settings, clock=lambda: NOW, runtime=runtime)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://learning") as client:
-            yield RunningService(client, runtime)
+        async with httpx.AsyncClient(transport=transport, base_url="http://learning",
+                                     headers=token_issuer.headers(REVIEW_MANAGER_NORFOLK)
+                                     ) as client:
+            yield RunningService(client, runtime, token_issuer)
 
 
 # --- panel service -------------------------------------------------------------------------
@@ -93,16 +104,20 @@ class RunningPanel:
 
 
 @pytest.fixture
-async def panel(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[RunningPanel]:
+async def panel(fresh_database: str, kafka_bootstrap: str,
+                token_issuer: TestIssuer) -> AsyncIterator[RunningPanel]:
     settings = PanelSettings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap,
                              environment="test", consumer_initial_backoff_seconds=0.01,
-                             consumer_max_attempts=2, panel_deadline_check_seconds=3600)
+                             consumer_max_attempts=2, panel_deadline_check_seconds=3600,
+                             **token_issuer.settings())
     clock = PanelClock(NOW)
     runtime = build_panel_runtime(settings, clock=clock)
     app = build_panel_app(settings, clock=clock, runtime=runtime)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://panel") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://panel",
+                                     headers=token_issuer.headers(REVIEW_MANAGER_NORFOLK)
+                                     ) as client:
             yield RunningPanel(client, runtime, clock)
 
 
@@ -118,8 +133,8 @@ class RunningRecommendations:
 
 
 @pytest.fixture
-async def recommendations(fresh_database: str,
-                          kafka_bootstrap: str) -> AsyncIterator[RunningRecommendations]:
+async def recommendations(fresh_database: str, kafka_bootstrap: str,
+                          token_issuer: TestIssuer) -> AsyncIterator[RunningRecommendations]:
     """The recommendations service on the real database and broker, with a movable clock."""
     from dhr_recommendations.__main__ import build_app as build_recommendations_app
     from dhr_recommendations.__main__ import build_runtime as build_recommendations_runtime
@@ -128,14 +143,15 @@ async def recommendations(fresh_database: str,
     settings = RecommendationsSettings(
         database_url=fresh_database, kafka_bootstrap=kafka_bootstrap, environment="test",
         consumer_initial_backoff_seconds=0.01, consumer_max_attempts=2,
-        recommendations_deadline_check_seconds=3600)
+        recommendations_deadline_check_seconds=3600, **token_issuer.settings())
     clock = PanelClock(NOW)
     runtime = build_recommendations_runtime(settings, clock=clock)
     app = build_recommendations_app(settings, clock=clock, runtime=runtime)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport,
-                                     base_url="http://recommendations") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://recommendations",
+                                     headers=token_issuer.headers(REVIEW_MANAGER_NORFOLK)
+                                     ) as client:
             yield RunningRecommendations(client, runtime, clock, settings)
 
 
@@ -158,6 +174,12 @@ class RunningOversight:
     client: httpx.AsyncClient
     runtime: ServiceRuntime
     settings: OversightSettings
+    tokens: TestIssuer
+
+    @property
+    def operator(self) -> dict[str, str]:
+        """An operator's (admin) token: signing a checkpoint on demand is theirs."""
+        return self.tokens.headers(ADMIN)
 
     async def publish(self, topic: str, *envelopes: Envelope) -> None:
         """Publish events as the services do: binary CloudEvents keyed by the review id."""
@@ -188,7 +210,8 @@ class RunningOversight:
 
 
 @pytest.fixture
-def oversight_settings(fresh_database: str, kafka_bootstrap: str) -> OversightSettings:
+def oversight_settings(fresh_database: str, kafka_bootstrap: str,
+                       token_issuer: TestIssuer) -> OversightSettings:
     """Topics, consumer group and origin of the test's own, so tests never see each other's
     events; a fresh signing key; checkpoints on demand only unless a test overrides this."""
     run = uuid.uuid4().hex[:10]
@@ -200,16 +223,18 @@ def oversight_settings(fresh_database: str, kafka_bootstrap: str) -> OversightSe
         oversight_origin=f"test.example/oversight-{run}",
         oversight_signing_key=generate_seed(),
         oversight_checkpoint_every_events=1_000_000, oversight_checkpoint_every_seconds=3600,
-        oversight_checkpoint_poll_seconds=0.2,
+        oversight_checkpoint_poll_seconds=0.2, **token_issuer.settings(),
     )
 
 
 @pytest.fixture
-async def oversight(oversight_settings: OversightSettings) -> AsyncIterator[RunningOversight]:
+async def oversight(oversight_settings: OversightSettings,
+                    token_issuer: TestIssuer) -> AsyncIterator[RunningOversight]:
     """The oversight service on the real database and broker, consuming the test's topics."""
     runtime = build_oversight_runtime(oversight_settings)
     app = build_oversight_app(oversight_settings, runtime=runtime)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://oversight") as client:
-            yield RunningOversight(client, runtime, oversight_settings)
+        async with httpx.AsyncClient(transport=transport, base_url="http://oversight",
+                                     headers=token_issuer.headers(OVERSIGHT)) as client:
+            yield RunningOversight(client, runtime, oversight_settings, token_issuer)

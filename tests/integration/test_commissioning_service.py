@@ -13,27 +13,32 @@ from commissioning_support import RunningService, notification
 from dhr_commissioning.consumers import review_id_for
 from dhr_contracts.topics import COMMISSIONING_EVENTS, INTAKE_NOTIFICATIONS, dead_letter_topic
 from support.kafka import eventually, headers_of, read_records
+from support.tokens import OVERSIGHT, POLICE_LEAD, REVIEW_MANAGER_SUFFOLK, TestIssuer
 
 
-async def notify(service: RunningService, **overrides) -> str:
-    response = await service.client.post("/reviews", json=notification(**overrides))
+async def notify(service: RunningService, headers: dict[str, str] | None = None,
+                 **overrides) -> str:
+    response = await service.client.post("/reviews", json=notification(**overrides),
+                                          headers=headers)
     assert response.status_code == 201, response.text
     return response.json()["review_id"]
 
 
-async def commission(service: RunningService, review_id: str) -> None:
+async def commission(service: RunningService, review_id: str,
+                     headers: dict[str, str] | None = None) -> None:
     response = await service.client.post(
         f"/reviews/{review_id}/decision-to-commission",
-        json={"decided_on": "2026-03-01", "rationale": "Statutory criteria met."})
+        json={"decided_on": "2026-03-01", "rationale": "Statutory criteria met."},
+        headers=headers)
     assert response.status_code == 200, response.text
 
 
 async def test_a_notification_is_stored_and_published_with_its_key_and_cloudevents_headers(
-    commissioning: RunningService, kafka_bootstrap: str
+    commissioning: RunningService, kafka_bootstrap: str, token_issuer: TestIssuer
 ) -> None:
     response = await commissioning.client.post(
         "/reviews", json=notification(victim_name="A. Person"),
-        headers={"X-Actor": "agency:norfolk-police"})
+        headers={**token_issuer.headers(POLICE_LEAD), "X-Actor": "someone-else"})
     assert response.status_code == 201, response.text
     accepted = response.json()
     review_id = accepted["review_id"]
@@ -42,6 +47,8 @@ async def test_a_notification_is_stored_and_published_with_its_key_and_cloudeven
 
     history = (await commissioning.client.get(f"/reviews/{review_id}/events")).json()["events"]
     assert [e["type"] for e in history] == accepted["events"]
+    assert {(e["actor"], tuple(e["actor_roles"]), e["actor_organisation"]) for e in history} == {
+        ("lead-police", ("agency_lead",), "Norfolk Constabulary")}
     stored_ids = [e["event_id"] for e in history]
 
     async def published():
@@ -58,7 +65,7 @@ async def test_a_notification_is_stored_and_published_with_its_key_and_cloudeven
     assert first["ce_subject"] == review_id
     assert first["ce_specversion"] == "1.0"
     assert first["ce_stream"] == f"review-{review_id}"
-    assert first["ce_actor"] == "agency:norfolk-police"
+    assert first["ce_actor"] == "lead-police"  # the token's subject, never X-Actor
     assert first["content-type"] == "application/json"
     assert json.loads(mine[0].value)["decision_due_on"] == "2026-03-12"
 
@@ -148,7 +155,7 @@ async def test_an_idempotency_key_reused_with_another_body_is_refused(commission
     headers = {"Idempotency-Key": "key-1"}
     await commissioning.client.post("/reviews", json=notification(), headers=headers)
 
-    response = await commissioning.client.post("/reviews", json=notification(csp_area="Suffolk"),
+    response = await commissioning.client.post("/reviews", json=notification(victim_age=35),
                                                headers=headers)
 
     assert response.status_code == 422
@@ -231,13 +238,17 @@ async def test_commands_on_an_unknown_review_are_404(commissioning: RunningServi
     assert await commissioning.event_count() == 0
 
 
-async def test_reviews_are_listed_by_status_area_and_overdue(commissioning: RunningService) -> None:
+async def test_reviews_are_listed_by_status_area_and_overdue(
+    commissioning: RunningService, token_issuer: TestIssuer,
+) -> None:
+    suffolk = token_issuer.headers(REVIEW_MANAGER_SUFFOLK)
     awaiting = await notify(commissioning, csp_area="Norfolk")
-    commissioned = await notify(commissioning, csp_area="Suffolk")
-    await commission(commissioning, commissioned)
+    commissioned = await notify(commissioning, suffolk, csp_area="Suffolk")
+    await commission(commissioning, commissioned, suffolk)
 
     async def ids(query: str) -> set[str]:
-        response = await commissioning.client.get(f"/reviews?{query}")
+        response = await commissioning.client.get(f"/reviews?{query}",
+                                                  headers=token_issuer.headers(OVERSIGHT))
         assert response.status_code == 200, response.text
         return {item["review_id"] for item in response.json()["items"]}
 

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from dhr_contracts.topics import dead_letter_topic
+from dhr_platform import dead_letters
 from dhr_platform.consumers import ConsumerRuntime, Delivery, PermanentFailure, RetryPolicy, safe_broker
 from dhr_platform.eventstore import ConcurrencyError
 from support.kafka import create_topics, eventually, headers_of, read_records, unique_topic
@@ -152,3 +153,70 @@ async def test_a_concurrency_clash_is_decided_again_at_once_not_parked(
     assert await effects(effects_table) == ["decided"]
     assert runtime.dead_lettered == 0
     assert asyncio.get_running_loop().time() - started < 1.0, "no backoff on a clash"
+
+
+async def test_parked_messages_are_listed_and_replayed_once_the_cause_is_fixed(
+    effects_table: asyncpg.Pool, kafka_bootstrap: str, producer: AIOKafkaProducer
+) -> None:
+    topic = unique_topic("replay")
+    await create_topics(kafka_bootstrap, topic, dead_letter_topic(topic), partitions=1)
+    group, other_group = f"group-{uuid.uuid4().hex[:6]}", f"other-{uuid.uuid4().hex[:6]}"
+    fixed = False
+
+    async def needs_a_fix(connection: asyncpg.Connection, delivery: Delivery) -> None:
+        if delivery.value == b"needs-fix" and not fixed:
+            raise PermanentFailure("cannot apply this yet")
+        await record_effect(connection, delivery)
+
+    broker = safe_broker(kafka_bootstrap, "test-replay")
+    runtime = ConsumerRuntime(broker, effects_table, RetryPolicy(2, 0.01, 0.05))
+    runtime.subscribe(topic, group, needs_a_fix)
+    event_id = str(uuid.uuid4())
+    await producer.send_and_wait(topic, b"needs-fix", key=b"review-1",
+                                 headers=[("ce_id", event_id.encode()), ("ce_type", b"t.v1")])
+    # Another service's consumer parked something on the same dead-letter topic: not ours.
+    await producer.send_and_wait(dead_letter_topic(topic), b"theirs", key=b"review-2", headers=[
+        ("ce_id", str(uuid.uuid4()).encode()), ("dlq_consumer", other_group.encode()),
+        ("dlq_original_topic", topic.encode())])
+    await broker.start()
+    try:
+        await eventually(lambda: _parked(kafka_bootstrap, topic, group, expected=1))
+        listed, _ = await dead_letters.read_dead_letters(
+            kafka_bootstrap, "svc", [dead_letter_topic(topic)], [group])
+        assert [(letter.event_id, letter.value, letter.header("dlq_error_type"))
+                for letter in listed] == [(event_id, b"needs-fix", "PermanentFailure")]
+        assert await effects(effects_table) == []
+
+        fixed = True
+        replayed = await dead_letters.replay(kafka_bootstrap, "svc", [dead_letter_topic(topic)],
+                                             [group])
+
+        assert [letter.event_id for letter in replayed] == [event_id]
+
+        async def applied() -> bool:
+            return await effects(effects_table) == ["needs-fix"]
+        await eventually(applied)
+    finally:
+        await broker.stop()
+    republished = [r for r in await read_records(kafka_bootstrap, topic, expected=2)
+                   if r.value == b"needs-fix"]
+    assert len(republished) == 2 and republished[1].key == b"review-1"
+    headers = headers_of(republished[1])
+    assert headers["ce_id"] == event_id and headers["ce_type"] == "t.v1"
+    assert headers["dlq_replayed_from"] == f"{dead_letter_topic(topic)}/0@1"  # after theirs
+    assert not any(name.startswith("dlq_") and name != "dlq_replayed_from" for name in headers)
+    # Dealt with: nothing pending, and replaying again republishes nothing.
+    pending, _ = await dead_letters.read_dead_letters(
+        kafka_bootstrap, "svc", [dead_letter_topic(topic)], [group])
+    assert pending == []
+    assert await dead_letters.replay(kafka_bootstrap, "svc", [dead_letter_topic(topic)],
+                                     [group]) == []
+    everything, _ = await dead_letters.read_dead_letters(
+        kafka_bootstrap, "svc", [dead_letter_topic(topic)], [group], pending_only=False)
+    assert [letter.event_id for letter in everything] == [event_id]
+
+
+async def _parked(bootstrap: str, topic: str, group: str, *, expected: int) -> bool:
+    found, _ = await dead_letters.read_dead_letters(bootstrap, "svc", [dead_letter_topic(topic)],
+                                                    [group], pending_only=False)
+    return len(found) == expected

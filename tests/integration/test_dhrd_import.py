@@ -22,6 +22,7 @@ from dhr_contracts.topics import COMMISSIONING_EVENTS
 from dhr_oversight.dhrd import import_dhrd, parse_dhrd
 from dhr_oversight.national_statistics import national_statistics
 from support.kafka import eventually, headers_of, read_records
+from support.tokens import ADMIN
 
 REPO = Path(__file__).resolve().parents[2]
 # A copy of shared/data/dhrd-sample (CC BY 4.0, attribution in its README), so the suite needs
@@ -29,6 +30,12 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE = Path(os.environ.get("DHRD_SAMPLE_DIR", REPO / "tests" / "fixtures" / "dhrd-sample"))
 MINI = REPO / "tests" / "fixtures" / "dhrd-mini"
 HISTORIC = HistoricReviewRecorded.event_type
+
+
+@pytest.fixture(autouse=True)
+def as_an_operator(commissioning: RunningService) -> None:
+    """Importing historic reviews is an operator's (admin) command."""
+    commissioning.client.headers.update(commissioning.tokens.headers(ADMIN))
 
 
 # --- counts taken directly from the files, per the codebook, without the importer -------------

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaProducer
 from commissioning_support import RunningService
 
@@ -17,9 +18,25 @@ from dhr_contracts.envelope import Envelope
 from dhr_contracts.panel import ReviewReportAgreed
 from dhr_contracts.topics import COMMISSIONING_EVENTS, LEARNING_EVENTS, PANEL_EVENTS
 from support.kafka import eventually, headers_of, read_records
+from support.tokens import OVERSIGHT, TestIssuer
 
 POLICE = "Northshire Police"
 HEALTH = "Northshire NHS Trust"
+
+
+@pytest.fixture(autouse=True)
+def as_the_northshire_review_manager(learning: RunningService, token_issuer: TestIssuer) -> None:
+    """These reviews are Northshire's: its review manager runs their learning."""
+    learning.client.headers.update(token_issuer.headers(role="review_manager",
+                                                        organisation="Northshire"))
+
+
+def manager_of(service: RunningService, area: str) -> dict[str, str]:
+    return service.tokens.headers(role="review_manager", organisation=area)
+
+
+def lead_of(service: RunningService, agency: str) -> dict[str, str]:
+    return service.tokens.headers(role="agency_lead", organisation=agency)
 
 
 def envelope(payload: EventPayload, review_id: uuid.UUID, version: int,
@@ -70,7 +87,8 @@ async def commission_review(service: RunningService, bootstrap: str, area: str,
 
 
 async def _commissioned(service: RunningService, review_id: uuid.UUID) -> bool:
-    response = await service.client.get(f"/reviews/{review_id}/learning")
+    response = await service.client.get(f"/reviews/{review_id}/learning",
+                                        headers=service.tokens.headers(OVERSIGHT))
     return (response.status_code == 200 and response.json()["review"] is not None
             and response.json()["review"]["commissioned_on"] is not None)
 
@@ -89,18 +107,20 @@ async def held_event(service: RunningService, review_id: uuid.UUID) -> str:
         "planned_on": "2026-03-10", "facilitator_name": "Sam Facilitator", "format": "hybrid",
         "invited_agencies": [POLICE, HEALTH]}, status=201, **{"Idempotency-Key": "plan-1"})
     event_id = planned["id"]
-    for agency in (POLICE, HEALTH):
-        await post(service, f"{base}/{event_id}/ground-rules-acknowledgements", {"agency": agency})
+    for agency in (POLICE, HEALTH):  # each agency acknowledges them itself
+        await post(service, f"{base}/{event_id}/ground-rules-acknowledgements", {"agency": agency},
+                   **lead_of(service, agency))
     await post(service, f"{base}/{event_id}/held",
                {"held_on": "2026-03-10", "participating_agencies": [POLICE, HEALTH]})
     return str(event_id)
 
 
 async def record_point(service: RunningService, review_id: uuid.UUID, recorded_on: str,
-                       themes: list[str], tags: list[str] | None = None) -> str:
+                       themes: list[str], tags: list[str] | None = None,
+                       **headers: str) -> str:
     answer = await post(service, f"/reviews/{review_id}/learning-points", {
         "recorded_on": recorded_on, "summary": "Risk information must reach GPs.",
-        "themes": themes, "tags": tags or []}, status=201)
+        "themes": themes, "tags": tags or []}, status=201, **headers)
     return str(answer["id"])
 
 
@@ -170,7 +190,7 @@ async def test_holding_an_event_before_every_agency_acknowledged_is_refused(
                                           "format": "online", "invited_agencies": [POLICE, HEALTH]},
                          status=201)
     await post(learning, f"{base}/{planned['id']}/ground-rules-acknowledgements",
-               {"agency": POLICE})
+               {"agency": POLICE}, **lead_of(learning, POLICE))
 
     refused = await learning.client.post(f"{base}/{planned['id']}/held", json={
         "held_on": "2026-03-10", "participating_agencies": [POLICE, HEALTH]})
@@ -186,14 +206,19 @@ async def test_learning_points_are_queried_across_reviews_by_theme_area_and_peri
     area_a, area_b = f"Northshire-{uuid.uuid4().hex[:6]}", f"Southshire-{uuid.uuid4().hex[:6]}"
     first = await commission_review(learning, kafka_bootstrap, area_a)
     second = await commission_review(learning, kafka_bootstrap, area_b)
-    a_training = await record_point(learning, first, "2026-03-01", ["training"], ["Coercive control"])
-    a_risk = await record_point(learning, first, "2026-05-01", ["identification_of_risk"])
-    b_training = await record_point(learning, second, "2026-04-01", ["training", "policy"])
+    in_a, in_b = manager_of(learning, area_a), manager_of(learning, area_b)
+    a_training = await record_point(learning, first, "2026-03-01", ["training"],
+                                    ["Coercive control"], **in_a)
+    a_risk = await record_point(learning, first, "2026-05-01", ["identification_of_risk"], **in_a)
+    b_training = await record_point(learning, second, "2026-04-01", ["training", "policy"], **in_b)
+    learning.client.headers.update(learning.tokens.headers(OVERSIGHT))  # reads every area
 
-    async def ids(query: str) -> list[str]:
-        response = await learning.client.get(f"/learning-points?{query}")
+    async def ids(query: str, headers: dict[str, str] | None = None) -> list[str]:
+        response = await learning.client.get(f"/learning-points?{query}", headers=headers)
         assert response.status_code == 200, response.text
         return [item["learning_point_id"] for item in response.json()["items"]]
+
+    assert await ids("theme=training", in_a) == [a_training]  # a CSP sees its own area's
 
     assert await ids("theme=training") == [a_training, b_training]
     assert await ids(f"theme=training&area={area_b.upper()}") == [b_training]
@@ -244,12 +269,15 @@ async def test_learning_for_a_review_not_known_or_not_commissioned_is_refused(
     review_id = uuid.uuid4()
     await publish(kafka_bootstrap, COMMISSIONING_EVENTS,
                   envelope(notified(review_id, "Westshire"), review_id, 1))
+    westshire = manager_of(learning, "Westshire")
 
     async def known() -> bool:
-        return (await learning.client.get(f"/reviews/{review_id}/learning")).status_code == 200
+        return (await learning.client.get(f"/reviews/{review_id}/learning",
+                                          headers=westshire)).status_code == 200
 
     await eventually(known, timeout=60)
-    not_yet = await learning.client.post(f"/reviews/{review_id}/learning-events", json=body)
+    not_yet = await learning.client.post(f"/reviews/{review_id}/learning-events", json=body,
+                                         headers=westshire)
     assert not_yet.status_code == 409
     assert await learning.event_count() == 0
 

@@ -89,7 +89,7 @@ async def test_rebuild_from_the_topics_gives_the_same_ledger_rows_and_root_hash_
         await oversight.publish(panel_topic, member_added(review), member_added(review, 21))
     await oversight.publish(panel_topic, notifications[0])  # the same event again, elsewhere
     await oversight.wait_for_ledger_size(12)
-    checkpoint = await oversight.client.post("/checkpoints")
+    checkpoint = await oversight.client.post("/checkpoints", headers=oversight.operator)
     live_rows = await oversight.ledger_rows()
     live_areas = await areas(oversight)
     live_root = MerkleTree.from_leaf_hashes(row["leaf_hash"] for row in live_rows).root()
@@ -138,7 +138,7 @@ async def test_an_exported_review_verifies_and_one_changed_byte_makes_it_fail(
     review, other = str(uuid.uuid4()), str(uuid.uuid4())
     await oversight.publish(commissioning_topic, notification(review), notification(other, "York"))
     await oversight.wait_for_ledger_size(2)
-    earlier = await oversight.client.post("/checkpoints")
+    earlier = await oversight.client.post("/checkpoints", headers=oversight.operator)
     assert earlier.status_code == 201
     await oversight.publish(commissioning_topic, commissioned(review), commissioned(other))
     await oversight.publish(panel_topic, member_added(review))

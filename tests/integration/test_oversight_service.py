@@ -67,7 +67,7 @@ async def verifiers(oversight: RunningOversight) -> list[NoteVerifier]:
 
 
 async def issue_checkpoint(oversight: RunningOversight) -> tuple[int, bytes, str]:
-    response = await oversight.client.post("/checkpoints")
+    response = await oversight.client.post("/checkpoints", headers=oversight.operator)
     assert response.status_code in (200, 201), response.text
     checkpoint, _ = open_checkpoint(response.text, await verifiers(oversight))
     return checkpoint.size, checkpoint.root, response.text
@@ -138,7 +138,7 @@ async def test_a_checkpoint_on_demand_is_a_signed_note_that_verifies_with_the_pu
     latest = await oversight.client.get("/checkpoints/latest")
     assert latest.text == note
     assert (await oversight.client.get("/checkpoints/2")).text == note
-    again = await oversight.client.post("/checkpoints")
+    again = await oversight.client.post("/checkpoints", headers=oversight.operator)
     assert (again.status_code, again.text) == (200, note)  # nothing new: the same checkpoint
     missing = await oversight.client.get("/checkpoints/7")
     assert missing.status_code == 404

@@ -23,6 +23,7 @@ from dhr_panel.family_projections import FamilyProjection
 from dhr_platform.projections import rebuild, table_checksum
 from dhr_platform.service import ServiceRuntime
 from support.kafka import eventually, headers_of, read_records
+from support.tokens import REVIEW_MANAGER_NORFOLK, TestIssuer
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 APPROACHED = "dhr.panel.FamilyMemberApproached.v1"
@@ -38,16 +39,28 @@ class FamilyService:
 
 
 @pytest.fixture
-async def family_service(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[FamilyService]:
+async def family_service(fresh_database: str, kafka_bootstrap: str,
+                         token_issuer: TestIssuer) -> AsyncIterator[FamilyService]:
     settings = PanelSettings(database_url=fresh_database, kafka_bootstrap=kafka_bootstrap,
                              environment="test", consumer_initial_backoff_seconds=0.01,
-                             consumer_max_attempts=2)
+                             consumer_max_attempts=2, **token_issuer.settings())
     runtime = build_runtime(settings, clock=lambda: NOW)
     app = build_app(settings, clock=lambda: NOW, runtime=runtime)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://panel") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://panel",
+                                     headers=token_issuer.headers(REVIEW_MANAGER_NORFOLK)
+                                     ) as client:
             yield FamilyService(client, runtime)
+
+
+async def a_norfolk_review(service: FamilyService) -> uuid.UUID:
+    """A review the panel service knows to be in Norfolk, as NotificationReceived tells it."""
+    review_id = uuid.uuid4()
+    await service.runtime.pool.execute(
+        "INSERT INTO commissioning_review_areas (review_id, csp_area) VALUES ($1, 'Norfolk')",
+        review_id)
+    return review_id
 
 
 def mother(**overrides: Any) -> dict[str, Any]:
@@ -72,13 +85,13 @@ async def post(service: FamilyService, path: str, body: dict[str, Any], status: 
 async def test_a_family_that_declined_is_re_approached_agrees_and_it_reaches_the_read_model_and_kafka(
     family_service: FamilyService, kafka_bootstrap: str,
 ) -> None:
-    review_id = uuid.uuid4()
+    review_id = await a_norfolk_review(family_service)
     person_id = await record_person(family_service, review_id)
     base = f"/panels/{review_id}/family"
     await post(family_service, f"{base}/people/{person_id}/approaches",
                {"approached_on": "2026-04-05", "channel": "via_family_liaison_officer",
                 "outcome": "declined", "note": "Not ready while the trial is pending."},
-               **{"X-Actor": "chair:alex"})
+               **{"X-Actor": "chair:alex"})  # ignored: the actor comes from the token
 
     refused = await family_service.client.post(
         f"{base}/people/{person_id}/contributions",
@@ -125,14 +138,14 @@ async def test_a_family_that_declined_is_re_approached_agrees_and_it_reaches_the
     second = headers_of(mine[1])
     assert second["ce_subject"] == str(review_id)
     assert second["ce_stream"] == f"family-{review_id}"
-    assert second["ce_actor"] == "chair:alex"
+    assert second["ce_actor"] == REVIEW_MANAGER_NORFOLK[2]
     assert json.loads(mine[2].value)["outcome"] == "agreed"
 
 
 async def test_bad_input_is_refused_with_a_problem_naming_the_field_and_nothing_is_stored(
     family_service: FamilyService,
 ) -> None:
-    review_id = uuid.uuid4()
+    review_id = await a_norfolk_review(family_service)
     person_id = await record_person(family_service, review_id)
     base = f"/panels/{review_id}/family"
     before = await family_service.event_count()
@@ -182,7 +195,7 @@ async def test_the_family_of_a_review_without_a_family_record_is_not_found(
 async def test_a_retried_command_with_the_same_idempotency_key_records_the_person_once(
     family_service: FamilyService,
 ) -> None:
-    review_id = uuid.uuid4()
+    review_id = await a_norfolk_review(family_service)
     path = f"/panels/{review_id}/family/people"
 
     first = await family_service.client.post(path, json=mother(),
@@ -201,7 +214,7 @@ async def test_a_retried_command_with_the_same_idempotency_key_records_the_perso
 async def test_family_wide_records_and_advocacy_make_the_five_facts_true(
     family_service: FamilyService,
 ) -> None:
-    review_id = uuid.uuid4()
+    review_id = await a_norfolk_review(family_service)
     person_id = await record_person(family_service, review_id)
     base = f"/panels/{review_id}/family"
     await post(family_service, f"{base}/people/{person_id}/approaches",
@@ -240,7 +253,7 @@ async def test_family_wide_records_and_advocacy_make_the_five_facts_true(
 
 
 async def test_the_family_read_model_rebuilds_to_the_same_rows(family_service: FamilyService) -> None:
-    review_id = uuid.uuid4()
+    review_id = await a_norfolk_review(family_service)
     person_id = await record_person(family_service, review_id)
     base = f"/panels/{review_id}/family"
     for day, outcome in [("05", "declined"), ("20", "deferred"), ("30", "agreed")]:

@@ -21,6 +21,8 @@ from dhr_contracts.commissioning import (
 from dhr_contracts.envelope import Envelope
 from dhr_contracts.topics import COMMISSIONING_EVENTS, PANEL_EVENTS
 from support.kafka import eventually, headers_of, read_records
+from support.tokens import ADMIN, POLICE_LEAD, TestIssuer
+from support.tokens import CHAIR as CHAIR_TOKEN
 
 # The `panel` fixture (tests/integration/conftest.py): client, runtime and a movable clock.
 RunningPanel = Any
@@ -71,13 +73,14 @@ def chair(review_id: uuid.UUID, name: str = "Alex Chair", **changes: Any) -> Cha
         "review_id": review_id, "appointed_on": date(2026, 2, 25), "chair_name": name,
         "declaration": ChairIndependenceDeclaration(line_management_of_involved_agency=False,
                                                     service_delivery_for_involved_agency=False),
-        "replaces_previous_chair": False}
+        "replaces_previous_chair": False, "chair_subject": CHAIR_TOKEN[2]}
     fields.update(changes)
     return ChairAppointed(**fields)
 
 
-async def panel_of(service: RunningPanel, review_id: uuid.UUID) -> dict[str, Any] | None:
-    response = await service.client.get(f"/panels/{review_id}")
+async def panel_of(service: RunningPanel, review_id: uuid.UUID,
+                   headers: dict[str, str] | None = None) -> dict[str, Any] | None:
+    response = await service.client.get(f"/panels/{review_id}", headers=headers)
     return response.json() if response.status_code == 200 else None
 
 
@@ -87,8 +90,10 @@ async def event_types(service: RunningPanel, review_id: uuid.UUID) -> list[str]:
 
 
 async def an_open_panel(service: RunningPanel, bootstrap: str) -> uuid.UUID:
+    """A panel opened in Norfolk (the area comes with the notification)."""
     review_id = uuid.uuid4()
-    await publish(bootstrap, envelope(commissioned(review_id), 3))
+    await publish(bootstrap, envelope(notification(review_id), 1),
+                  envelope(commissioned(review_id), 3))
 
     async def opened() -> bool:
         return await panel_of(service, review_id) is not None
@@ -97,9 +102,9 @@ async def an_open_panel(service: RunningPanel, bootstrap: str) -> uuid.UUID:
     return review_id
 
 
-async def post(service: RunningPanel, path: str, body: dict[str, Any], status: int = 200
-               ) -> dict[str, Any]:
-    response = await service.client.post(path, json=body)
+async def post(service: RunningPanel, path: str, body: dict[str, Any], status: int = 200,
+               headers: dict[str, str] | None = None) -> dict[str, Any]:
+    response = await service.client.post(path, json=body, headers=headers)
     assert response.status_code == status, response.text
     answer: dict[str, Any] = response.json()
     return answer
@@ -133,14 +138,15 @@ async def test_commissioning_events_open_the_panel_once_and_record_the_chair(
     assert view is not None
     assert view["csp_area"] == "Norfolk"
     assert view["opened_because"] == "review_commissioned"
-    assert view["chair"] == {"name": "Alex Chair", "appointed_on": "2026-02-25"}
+    assert view["chair"] == {"name": "Alex Chair", "appointed_on": "2026-02-25",
+                             "subject": "chair-alex"}
 
     # Redelivered as they were (same ids), and republished under new ids: nothing twice. A
     # replacement Chair published after them (same key, same partition) shows they were read.
     await publish(kafka_bootstrap, *originals, envelope(commissioned(review_id), 3),
                   envelope(chair(review_id), 4),
                   envelope(chair(review_id, "Sam Other", replaces_previous_chair=True,
-                                 replacement_reason="Ill health"), 5))
+                                 replacement_reason="Ill health", chair_subject="chair-sam"), 5))
 
     async def replaced() -> bool:
         found = await panel_of(panel, review_id)
@@ -154,16 +160,17 @@ async def test_commissioning_events_open_the_panel_once_and_record_the_chair(
 
 
 async def test_a_chair_appointed_before_the_commissioning_event_arrived_opens_the_panel(
-    panel: RunningPanel, kafka_bootstrap: str
+    panel: RunningPanel, kafka_bootstrap: str, token_issuer: TestIssuer
 ) -> None:
     review_id = uuid.uuid4()
     await publish(kafka_bootstrap, envelope(chair(review_id), 4))
+    the_chair = token_issuer.headers(CHAIR_TOKEN)  # no area yet: only the Chair sees it
 
     async def opened() -> bool:
-        return await panel_of(panel, review_id) is not None
+        return await panel_of(panel, review_id, the_chair) is not None
 
     await eventually(opened, timeout=60)
-    view = await panel_of(panel, review_id)
+    view = await panel_of(panel, review_id, the_chair)
     assert view is not None and view["opened_because"] == "chair_appointed"
 
 
@@ -211,8 +218,9 @@ async def test_membership_shows_the_balance_and_warns_once_per_lack_of_a_special
 
 
 async def test_an_imr_is_found_overdue_once_by_the_clock_and_then_submitted(
-    panel: RunningPanel, kafka_bootstrap: str
+    panel: RunningPanel, kafka_bootstrap: str, token_issuer: TestIssuer
 ) -> None:
+    operator = token_issuer.headers(ADMIN)
     review_id = await an_open_panel(panel, kafka_bootstrap)
     await join(panel, review_id, "Norfolk Constabulary", "police")
     requested = await post(panel, f"/panels/{review_id}/requests",
@@ -220,11 +228,11 @@ async def test_an_imr_is_found_overdue_once_by_the_clock_and_then_submitted(
                             "requested_on": "2026-03-02", "due_on": "2026-03-10"}, status=201)
     request_id = requested["request_id"]
 
-    before = await post(panel, "/deadline-checks", {})
+    before = await post(panel, "/deadline-checks", {}, headers=operator)
     assert before["overdue_recorded"] == []
 
     panel.clock.advance(days=9)  # 2026-03-11: a day past the due date
-    first = await post(panel, "/deadline-checks", {})
+    first = await post(panel, "/deadline-checks", {}, headers=operator)
     again = await post(panel, f"/panels/{review_id}/deadline-checks", {})
 
     assert [(o["review_id"], o["request_id"], o["due_on"]) for o in first["overdue_recorded"]] == [
@@ -236,7 +244,8 @@ async def test_an_imr_is_found_overdue_once_by_the_clock_and_then_submitted(
     assert [r["request_id"] for r in overdue["items"]] == [request_id]
 
     submitted = await post(panel, f"/panels/{review_id}/requests/{request_id}/submission",
-                           {"submitted_on": "2026-03-11"})
+                           {"submitted_on": "2026-03-11"},
+                           headers=token_issuer.headers(POLICE_LEAD))  # the agency itself
     assert submitted["events"] == ["dhr.panel.InformationSubmitted.v1"]
     listed = (await panel.client.get(
         f"/panels/{review_id}/requests?status=submitted&agency=norfolk constabulary")).json()

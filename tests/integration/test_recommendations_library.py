@@ -28,6 +28,7 @@ from dhr_recommendations.library import LibraryIndex
 from dhr_recommendations.library_api import build_library_router
 from dhr_recommendations.similarity import trigrams
 from support.library_corpus import Corpus, Recommendation, corpus, recorded_events, stream_of
+from support.tokens import HEALTH_LEAD, TestIssuer
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SCHEMA = "recommendations"
@@ -72,9 +73,10 @@ class Library:
 
 
 @pytest.fixture(scope="module")
-async def seeded(database_url: str) -> AsyncIterator[Library]:
+async def seeded(database_url: str, token_issuer: TestIssuer) -> AsyncIterator[Library]:
     """One database for the module's read-only tests, seeded once through the event store and
-    the service's projections (RecommendationsProjection, then LibraryProjection)."""
+    the service's projections (RecommendationsProjection, then LibraryProjection). The client
+    searches as an agency lead: the library is open to every person's role."""
     name = f"test_library_{uuid.uuid4().hex[:12]}"
     url = create_database(database_url, name)
     pool = await migrated_pool(url)
@@ -87,9 +89,11 @@ async def seeded(database_url: str) -> AsyncIterator[Library]:
         app = create_app(title="library", version="test", description="",
                          routers=[build_library_router(LibraryRuntime(pool), lambda: NOW,  # type: ignore[arg-type]
                                                   LibraryIndex())],
-                         readiness={}, error_statuses={}, max_body_bytes=1 << 20)
+                         readiness={}, error_statuses={}, max_body_bytes=1 << 20,
+                         token_verifier=token_issuer.verifier())
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://library") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://library",
+                                     headers=token_issuer.headers(HEALTH_LEAD)) as client:
             yield Library(client, pool, data, links)
     finally:
         await pool.close()

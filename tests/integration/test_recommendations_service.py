@@ -17,11 +17,14 @@ from dhr_contracts.panel import AgreedRecommendation, RecommendationLevel, Revie
 from dhr_contracts.topics import COMMISSIONING_EVENTS, PANEL_EVENTS, RECOMMENDATIONS_EVENTS
 from dhr_recommendations.consumers import recommendation_id_of
 from support.kafka import eventually, headers_of, read_records
+from support.tokens import ADMIN, OVERSIGHT, POLICE_LEAD
 
 # The `recommendations` fixture (tests/integration/conftest.py): client, runtime, movable clock.
 RunningRecommendations = Any
 
 RECORDED = "dhr.recommendations.RecommendationRecorded.v1"
+NORTHTOWN_MANAGER = ("review_manager", "Northtown", "rm-northtown")
+HOUSING_LEAD = ("agency_lead", "Northtown Housing", "lead-housing")
 
 
 def envelope(payload: EventPayload, source: str, stream: str) -> Envelope:
@@ -73,9 +76,10 @@ def agreed_report(review_id: uuid.UUID) -> ReviewReportAgreed:
         ))
 
 
-async def review_recommendations(service: RunningRecommendations,
-                                 review_id: uuid.UUID) -> list[dict[str, Any]]:
-    response = await service.client.get(f"/reviews/{review_id}/recommendations")
+async def review_recommendations(service: RunningRecommendations, review_id: uuid.UUID,
+                                 headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    response = await service.client.get(f"/reviews/{review_id}/recommendations",
+                                        headers=headers)
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
@@ -102,8 +106,8 @@ async def a_report_recorded(service: RunningRecommendations, bootstrap: str) -> 
 
 
 async def post(service: RunningRecommendations, path: str, body: dict[str, Any],
-               status: int = 200) -> dict[str, Any]:
-    response = await service.client.post(path, json=body)
+               status: int = 200, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    response = await service.client.post(path, json=body, headers=headers)
     assert response.status_code == status, response.text
     answer: dict[str, Any] = response.json()
     return answer
@@ -118,7 +122,7 @@ async def event_types(service: RunningRecommendations, recommendation_id: str) -
 
 
 async def test_an_agreed_report_records_each_recommendation_once_with_its_area_and_smart_check(
-    recommendations: RunningRecommendations, kafka_bootstrap: str
+    recommendations: RunningRecommendations, kafka_bootstrap: str, token_issuer: Any
 ) -> None:
     review_id = await a_report_recorded(recommendations, kafka_bootstrap)
     items = await review_recommendations(recommendations, review_id)
@@ -145,8 +149,9 @@ async def test_an_agreed_report_records_each_recommendation_once_with_its_area_a
     await publish(kafka_bootstrap, PANEL_EVENTS,
                   envelope(agreed_report(marker), "/dhr/panel", f"panel-{marker}"))
 
-    async def marker_recorded() -> bool:
-        return len(await review_recommendations(recommendations, marker)) == 3
+    async def marker_recorded() -> bool:  # of no known area: only oversight reads it
+        return len(await review_recommendations(recommendations, marker,
+                                                token_issuer.headers(OVERSIGHT))) == 3
 
     await eventually(marker_recorded, timeout=60)
     assert await recommendations.runtime.pool.fetchval(
@@ -161,13 +166,14 @@ async def test_an_agreed_report_records_each_recommendation_once_with_its_area_a
 
 
 async def test_an_areas_action_plan_shows_each_addressee_with_its_status_and_filters(
-    recommendations: RunningRecommendations, kafka_bootstrap: str
+    recommendations: RunningRecommendations, kafka_bootstrap: str, token_issuer: Any
 ) -> None:
     review_id = await a_report_recorded(recommendations, kafka_bootstrap)
     first = str(recommendation_id_of(review_id, 1))
     await post(recommendations, f"/recommendations/{first}/addressees/norfolk-constabulary/"
                "responses", {"status": "accepted", "recorded_on": "2026-03-20",
-                             "action_plan": "Coercive control module in the spring programme."})
+                             "action_plan": "Coercive control module in the spring programme."},
+               headers=token_issuer.headers(POLICE_LEAD))  # the addressee answers itself
     response = await recommendations.client.get(
         "/action-plans", params={"area": "norfolk", "review_id": str(review_id)})
     rows = response.json()["items"]
@@ -201,21 +207,25 @@ DIRECT = {
 
 
 async def test_a_direct_recommendation_goes_from_response_to_claim_to_verification(
-    recommendations: RunningRecommendations,
+    recommendations: RunningRecommendations, token_issuer: Any
 ) -> None:
+    recommendations.client.headers.update(token_issuer.headers(NORTHTOWN_MANAGER))
+    housing_lead = token_issuer.headers(HOUSING_LEAD)
     answer = await post(recommendations, "/recommendations", DIRECT, 201)
     recommendation_id = answer["recommendation_id"]
     assert answer["smart"]["score"] == 100
     base = f"/recommendations/{recommendation_id}/addressees/northtown-housing"
     await post(recommendations, f"{base}/responses",
-               {"status": "accepted", "recorded_on": "2026-03-20"})
+               {"status": "accepted", "recorded_on": "2026-03-20"}, headers=housing_lead)
     # Illegal: back to awaiting_response; a claim of implemented from not accepted is fine now.
     refused = await recommendations.client.post(
-        f"{base}/responses", json={"status": "awaiting_response", "recorded_on": "2026-03-21"})
+        f"{base}/responses", json={"status": "awaiting_response", "recorded_on": "2026-03-21"},
+        headers=housing_lead)
     assert refused.status_code == 409 and refused.json()["field"] == "status"
     await post(recommendations, f"{base}/implementation-claims",
                {"status": "implemented", "claimed_on": "2026-09-01",
-                "summary": "Policy adopted by the board.", "evidence_reference": "DOC-17"})
+                "summary": "Policy adopted by the board.", "evidence_reference": "DOC-17"},
+               headers=housing_lead)
     entry = await post(recommendations, f"{base}/correspondence",
                        {"logged_on": "2026-09-02", "direction": "from_addressee",
                         "correspondent": "Head of Housing", "summary": "Board minutes sent.",
@@ -242,8 +252,9 @@ async def test_a_direct_recommendation_goes_from_response_to_claim_to_verificati
 
 
 async def test_bad_input_is_refused_naming_the_field_and_nothing_is_stored(
-    recommendations: RunningRecommendations,
+    recommendations: RunningRecommendations, token_issuer: Any
 ) -> None:
+    recommendations.client.headers.update(token_issuer.headers(NORTHTOWN_MANAGER))
     before = await recommendations.runtime.store.count()
     for change, field in [({"text": ""}, "text"), ({"addressees": []}, "addressees"),
                           ({"level": "parish"}, "level"), ({"issued_on": "soon"}, "issued_on"),
@@ -271,26 +282,27 @@ async def test_bad_input_is_refused_naming_the_field_and_nothing_is_stored(
 
 
 async def test_overdue_deadlines_fire_once_each_with_escalations_also_after_a_restart(
-    recommendations: RunningRecommendations, kafka_bootstrap: str
+    recommendations: RunningRecommendations, kafka_bootstrap: str, token_issuer: Any
 ) -> None:
+    operator = token_issuer.headers(ADMIN)
     review_id = await a_report_recorded(recommendations, kafka_bootstrap)
     local = str(recommendation_id_of(review_id, 1))
     national = str(recommendation_id_of(review_id, 3))
-    assert (await post(recommendations, "/deadline-checks", {}))["recorded"] == []
+    assert (await post(recommendations, "/deadline-checks", {}, headers=operator))["recorded"] == []
 
     recommendations.clock.advance(days=57)  # 28 April 2026: responses were due on 27 April
-    recorded = (await post(recommendations, "/deadline-checks", {}))["recorded"]
+    recorded = (await post(recommendations, "/deadline-checks", {}, headers=operator))["recorded"]
     mine = [r for r in recorded if r["review_id"] == str(review_id)]
     overdue = [r for r in mine if r["type"].endswith("RecommendationResponseOverdue.v1")]
     escalated = [r for r in mine if r["type"].endswith("RecommendationEscalated.v1")]
     assert len(overdue) == 4  # one per addressee
     assert sorted(e["escalated_to"] for e in escalated) == ["csp"] * 4 + ["oversight"]
-    assert (await post(recommendations, "/deadline-checks", {}))["recorded"] == []
+    assert (await post(recommendations, "/deadline-checks", {}, headers=operator))["recorded"] == []
 
     # Restart the runtime (state comes back from the database) and check again: nothing new.
     await recommendations.runtime.stop()
     await recommendations.runtime.start()
-    assert (await post(recommendations, "/deadline-checks", {}))["recorded"] == []
+    assert (await post(recommendations, "/deadline-checks", {}, headers=operator))["recorded"] == []
     assert (await post(recommendations, f"/recommendations/{national}/deadline-checks",
                        {}))["recorded"] == []
 
@@ -315,7 +327,7 @@ async def test_overdue_deadlines_fire_once_each_with_escalations_also_after_a_re
     await recommendations.runtime.stop()
     await recommendations.runtime.start()
     recommendations.clock.advance(days=30)
-    recorded = (await post(recommendations, "/deadline-checks", {}))["recorded"]
+    recorded = (await post(recommendations, "/deadline-checks", {}, headers=operator))["recorded"]
     assert [r for r in recorded if r["recommendation_id"] == local] == []
     plan = (await recommendations.client.get(
         "/action-plans", params={"review_id": str(review_id), "overdue": "true"})).json()["items"]
@@ -323,8 +335,10 @@ async def test_overdue_deadlines_fire_once_each_with_escalations_also_after_a_re
 
 
 async def test_a_verified_implementation_is_reminded_for_reverification_once(
-    recommendations: RunningRecommendations,
+    recommendations: RunningRecommendations, token_issuer: Any
 ) -> None:
+    recommendations.client.headers.update(token_issuer.headers(NORTHTOWN_MANAGER))
+    operator = token_issuer.headers(ADMIN)
     answer = await post(recommendations, "/recommendations", DIRECT, 201)
     recommendation_id = answer["recommendation_id"]
     base = f"/recommendations/{recommendation_id}/addressees/northtown-housing"
@@ -334,10 +348,10 @@ async def test_a_verified_implementation_is_reminded_for_reverification_once(
                {"status": "implemented", "verified_on": "2026-04-01",
                 "verified_by": "Northtown CSP board", "note": "Policy seen."})
     recommendations.clock.now = datetime(2027, 4, 1, 9, tzinfo=UTC) - timedelta(days=1)
-    assert (await post(recommendations, "/deadline-checks", {}))["recorded"] == []
+    assert (await post(recommendations, "/deadline-checks", {}, headers=operator))["recorded"] == []
     recommendations.clock.advance(days=1)
-    recorded = (await post(recommendations, "/deadline-checks", {}))["recorded"]
+    recorded = (await post(recommendations, "/deadline-checks", {}, headers=operator))["recorded"]
     assert [(r["type"], r["due_on"]) for r in recorded] == [
         ("dhr.recommendations.ReverificationDue.v1", "2027-04-01")]
     recommendations.clock.advance(days=60)
-    assert (await post(recommendations, "/deadline-checks", {}))["recorded"] == []
+    assert (await post(recommendations, "/deadline-checks", {}, headers=operator))["recorded"] == []

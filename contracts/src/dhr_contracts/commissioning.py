@@ -346,6 +346,9 @@ class ChairAppointed(EventPayload):
         description="True when this appointment replaces an earlier Chair.")
     replacement_reason: NonEmptyText | None = Field(
         default=None, description="Why the previous Chair was replaced; set when replacing.")
+    chair_subject: ShortText | None = personal(
+        "The Chair's user id at the identity provider (the `sub` of their bearer tokens), which "
+        "gives them access to the reviews they chair; absent when none was given.", default=None)
 
 
 class ReviewPaused(EventPayload):

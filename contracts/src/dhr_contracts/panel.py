@@ -122,6 +122,9 @@ class PanelChairRecorded(EventPayload):
     chair_name: ShortText = personal("Name of the independent Chair.")
     replaces_previous_chair: bool = Field(
         description="True when this Chair replaces one recorded earlier.")
+    chair_subject: ShortText | None = personal(
+        "The Chair's user id at the identity provider (the `sub` of their bearer tokens), as "
+        "the commissioning service recorded it; absent when none was given.", default=None)
 
 
 class AgencyJoinedPanel(EventPayload):

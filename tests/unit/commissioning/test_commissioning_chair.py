@@ -144,5 +144,13 @@ def test_a_chair_may_be_appointed_while_the_review_is_paused() -> None:
     assert len(when(appoint_chair(), given=given)) == 1
 
 
-def test_the_chair_name_is_personal_data_in_the_contract() -> None:
-    assert ChairAppointed.personal_fields() == {"chair_name"}
+def test_the_chairs_name_and_user_id_are_personal_data_in_the_contract() -> None:
+    assert ChairAppointed.personal_fields() == {"chair_name", "chair_subject"}
+
+
+def test_the_chairs_user_id_is_recorded_so_that_their_token_opens_the_review() -> None:
+    events = when(appoint_chair(chair_subject="chair-alex"), given=a_commissioned_review())
+
+    assert isinstance(events[0], ChairAppointed) and events[0].chair_subject == "chair-alex"
+    chair = fold([*a_commissioned_review(), *events]).chair
+    assert chair is not None and chair.subject == "chair-alex"

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from dhr_commissioning.historic import historic_review_id
 from dhr_contracts.commissioning import HistoricReviewRecorded
@@ -17,6 +16,8 @@ from dhr_contracts.envelope import Envelope
 from dhr_oversight.dhrd import ImportFailed, import_dhrd, parse_dhrd
 from dhr_oversight.national_statistics import national_statistics
 from dhr_oversight.national_statistics_api import build_national_statistics_router
+from dhr_platform.http import create_app
+from support.tokens import OVERSIGHT, TestIssuer
 
 MINI = Path(__file__).resolve().parents[2] / "fixtures" / "dhrd-mini"
 TYPE = HistoricReviewRecorded.event_type
@@ -98,14 +99,18 @@ def test_the_csv_has_one_row_per_count() -> None:
     assert "victim_sex,unknown,1" in lines
 
 
-async def test_the_route_serves_json_and_csv_from_the_loaded_events() -> None:
+async def test_the_route_serves_json_and_csv_from_the_loaded_events(
+        token_issuer: TestIssuer) -> None:
     async def load() -> list[dict[str, Any]]:
         return mini_events()
 
-    app = FastAPI()
-    app.include_router(build_national_statistics_router(load))
+    app = create_app(title="oversight", version="test", description="",
+                     routers=[build_national_statistics_router(load)], readiness={},
+                     error_statuses={}, max_body_bytes=1024,
+                     token_verifier=token_issuer.verifier())
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://oversight") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://oversight",
+                                 headers=token_issuer.headers(OVERSIGHT)) as client:
         as_json = await client.get("/statistics/national")
         as_csv = await client.get("/statistics/national", params={"format": "csv"})
         as_xml = await client.get("/statistics/national", params={"format": "xml"})

@@ -31,6 +31,16 @@ def test_the_same_chair_redelivered_records_nothing() -> None:
     assert when(record_chair(), given=then(an_open_panel(), record_chair())) == []
 
 
+def test_the_chairs_user_id_is_kept_and_a_change_of_it_alone_is_recorded() -> None:
+    history = then(an_open_panel(), record_chair(chair_subject="chair-alex"))
+
+    corrected = when(record_chair(chair_subject="chair-alex-2"), history)
+
+    assert fold(history).chair is not None and fold(history).chair.subject == "chair-alex"
+    assert len(corrected) == 1 and isinstance(corrected[0], PanelChairRecorded)
+    assert corrected[0].chair_subject == "chair-alex-2"
+
+
 def test_a_new_chair_replaces_the_previous_one() -> None:
     history = then(an_open_panel(), record_chair())
 

@@ -8,7 +8,19 @@ import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from dhr_platform.http import Problem, create_app, parse_if_match, request_body_model
+from dhr_platform.app import create_service_app
+from dhr_platform.auth import CurrentPrincipal, api_routes
+from dhr_platform.http import (
+    Problem,
+    create_app,
+    parse_if_match,
+    request_body_model,
+)
+from dhr_platform.policy import Permissions
+from dhr_platform.principal import Role
+from dhr_platform.service import ServiceRuntime, ServiceSpec
+from dhr_platform.settings import PlatformSettings
+from support.tokens import TestIssuer
 
 
 class RenameThing(BaseModel):
@@ -22,8 +34,11 @@ class ThingRefused(Exception):
         self.field = field
 
 
-def app_with(readiness: dict[str, bool]):
-    router = APIRouter()
+PERMISSIONS = Permissions({"use things": set(Role)})
+
+
+def app_with(readiness: dict[str, bool], issuer: TestIssuer, router: APIRouter | None = None):
+    router = router or APIRouter(dependencies=[PERMISSIONS.requires("use things")])
     body_model = request_body_model(RenameThing, exclude={"thing_id"})
 
     @router.post("/things/{thing_id}")
@@ -40,6 +55,10 @@ def app_with(readiness: dict[str, bool]):
     async def gone() -> None:
         raise Problem(410, "It went.", reason="retired")
 
+    @router.get("/me")
+    async def me(principal: CurrentPrincipal) -> dict[str, object]:
+        return {"subject": principal.subject, "roles": principal.role_names}
+
     async def check_for(name: str) -> bool:
         return readiness[name]
 
@@ -47,14 +66,17 @@ def app_with(readiness: dict[str, bool]):
         title="test", version="1", description="test", routers=[router],
         readiness={name: (lambda name=name: check_for(name)) for name in readiness},
         error_statuses={ThingRefused: 422}, max_body_bytes=1024,
+        token_verifier=issuer.verifier(),
     )
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app_with({"database": True, "kafka": True}),
+async def client(token_issuer: TestIssuer) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app_with({"database": True, "kafka": True}, token_issuer),
                                     raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                 headers=token_issuer.headers(role="admin", organisation="ops",
+                                                              subject="op-1")) as client:
         yield client
 
 
@@ -119,8 +141,8 @@ async def test_a_body_over_the_limit_is_refused_with_413_even_when_streamed(
         assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_readiness_reports_the_unreachable_dependency() -> None:
-    transport = httpx.ASGITransport(app=app_with({"database": True, "kafka": False}))
+async def test_readiness_reports_the_unreachable_dependency(token_issuer: TestIssuer) -> None:
+    transport = httpx.ASGITransport(app=app_with({"database": True, "kafka": False}, token_issuer))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         ready = await client.get("/readyz")
         alive = await client.get("/healthz")
@@ -140,3 +162,105 @@ def test_a_malformed_if_match_is_a_400_problem() -> None:
     with pytest.raises(Problem) as refused:
         parse_if_match('"abc"')
     assert refused.value.status == 400
+
+
+async def test_a_route_answers_the_principal_of_its_bearer_token(client: httpx.AsyncClient) -> None:
+    response = await client.get("/me")
+
+    assert response.json() == {"subject": "op-1", "roles": ["admin"]}
+
+
+async def test_a_request_without_a_token_is_a_401_problem_with_a_challenge(
+        client: httpx.AsyncClient) -> None:
+    for headers in ({"Authorization": ""}, {"Authorization": "Basic b3A6cGFzcw=="}):
+        response = await client.get("/me", headers=headers)
+
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["www-authenticate"] == 'Bearer realm="dhr"'
+
+
+async def test_a_refused_token_is_a_401_that_says_why(client: httpx.AsyncClient,
+                                                      token_issuer: TestIssuer) -> None:
+    claims = token_issuer.issuer.claims(role="admin", organisation="ops")
+    expired = token_issuer.issuer.sign({**claims, "exp": claims["iat"] - 3600})
+
+    response = await client.get("/me", headers={"Authorization": f"Bearer {expired}"})
+
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+async def test_health_and_the_api_description_need_no_token(token_issuer: TestIssuer) -> None:
+    transport = httpx.ASGITransport(app=app_with({"database": True, "kafka": True}, token_issuer))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as anonymous:
+        for path in ("/healthz", "/readyz", "/openapi.json", "/docs"):
+            assert (await anonymous.get(path)).status_code == 200, path
+        assert (await anonymous.post("/things/1", json={"name": "x"})).status_code == 401
+        described = (await anonymous.get("/openapi.json")).json()
+
+    assert "bearer" in described["components"]["securitySchemes"]
+
+
+def test_every_route_but_health_and_the_docs_requires_a_token(token_issuer: TestIssuer) -> None:
+    routes = api_routes(app_with({"database": True}, token_issuer).routes)
+
+    assert {route for route, guards in routes.items() if not guards.authenticated} == {
+        "GET /healthz", "GET /readyz"}
+    assert {route: guards.actions for route, guards in routes.items()
+            if guards.authenticated} == {route: ("use things",) for route in (
+                "POST /things/{thing_id}", "GET /boom", "GET /gone", "GET /me")}
+
+
+def test_an_app_with_a_route_that_checks_no_role_is_refused(token_issuer: TestIssuer) -> None:
+    careless = APIRouter()
+
+    @careless.get("/open-to-any-token")
+    async def anything() -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match="GET /open-to-any-token"):
+        app_with({}, token_issuer, careless)
+
+
+async def test_a_role_without_the_right_is_refused_before_its_body_is_read(
+        token_issuer: TestIssuer) -> None:
+    router = APIRouter(dependencies=[Permissions({"rename": {Role.ADMIN}}).requires("rename")])
+    body_model = request_body_model(RenameThing, exclude={"thing_id"})
+
+    @router.post("/things/{thing_id}")
+    async def rename(thing_id: int, body: body_model) -> None:  # type: ignore[valid-type]
+        return None
+
+    transport = httpx.ASGITransport(app=app_with({}, token_issuer, router))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        reader = token_issuer.headers(role="oversight_reader", organisation="Home Office")
+        refused = await client.post("/things/1", json={"nonsense": True}, headers=reader)
+
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "Your role (oversight_reader of Home Office) may not rename."
+
+
+async def test_a_service_without_a_token_configuration_describes_its_api_but_refuses_to_start(
+) -> None:
+    runtime = ServiceRuntime(ServiceSpec(name="things", topic="dhr.things.events.v1"),
+                             PlatformSettings(auth_issuer=None, auth_jwks_file=None))
+    router = APIRouter(dependencies=[PERMISSIONS.requires("use things")])
+
+    @router.get("/things")
+    async def things() -> list[str]:
+        return []
+
+    app = create_service_app(runtime, title="things", description="", routers=[router],
+                             error_statuses={})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        described = await client.get("/openapi.json")
+        unverifiable = await client.get("/things", headers={"Authorization": "Bearer x"})
+
+    assert "/things" in described.json()["paths"]
+    assert unverifiable.status_code == 503
+    with pytest.raises(ValueError, match="DHR_AUTH_ISSUER"):
+        async with app.router.lifespan_context(app):
+            pass

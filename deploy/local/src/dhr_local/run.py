@@ -4,6 +4,10 @@ Starts Kafka and PostgreSQL natively (unless DHR_KAFKA_BOOTSTRAP / DHR_DATABASE_
 elsewhere), runs every service as a child process under a small supervisor that reports and
 restarts a service that dies, loads a sample review, prints where to look, and on Ctrl-C stops
 the services and then the infrastructure it started.
+
+The services trust the local development token issuer (a key generated once into
+<state dir>/auth) unless DHR_AUTH_* variables name another; `make run` prints a token of it, and
+`uv run dhr token --role ROLE --org ORG` mints others.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from dhr_local.__main__ import DEFAULT_CONTROLLER_PORT, DEFAULT_KAFKA_PORT, DEFA
 from dhr_local.kafka import LocalKafka
 from dhr_local.postgres import LocalPostgres
 from dhr_local.process import default_state_dir
-from dhr_local.sample import request, walk
+from dhr_local.sample import MANAGER, Identity, request, walk
+from dhr_platform.dev_issuer import DevelopmentIssuer
 
 
 @dataclass(frozen=True)
@@ -124,15 +129,43 @@ async def _wait_ready(service: Service, within_seconds: float = 120.0) -> None:
     raise RuntimeError(f"{service.name} was not ready within {within_seconds:.0f}s")
 
 
-def load_sample() -> str:
-    """Take the sample review through its whole life (dhr_local.sample), showing progress."""
+def load_sample(issuer: DevelopmentIssuer) -> str:
+    """Take the sample review through its whole life (dhr_local.sample), showing progress; each
+    step with a token of whoever acts in it (the area's review manager, or an agency)."""
     urls = {service.name: f"http://127.0.0.1:{_port(service)}" for service in SERVICES}
+    tokens: dict[Identity, str] = {}
+
+    def headers(who: Identity) -> dict[str, str]:
+        if who not in tokens:
+            tokens[who] = issuer.mint(role=who[0], organisation=who[1])
+        return {"Authorization": f"Bearer {tokens[who]}"}
 
     def progress(number: int, total: int, title: str) -> None:
         _say(f"sample review [{number:2d}/{total}] {title}")
 
-    made = walk(urls, headers=lambda _: {"X-Actor": "dhr-run:sample"}, on_step=progress)
+    made = walk(urls, headers=headers, on_step=progress)
     return made["review_id"]
+
+
+def _welcome(review_id: str, token: str, state_dir: Path, log_dir: Path) -> str:
+    commissioning = f"http://127.0.0.1:{_port(SERVICES[0])}"
+    urls = "\n".join(f"    {service.name:<16} http://127.0.0.1:{_port(service)}/docs"
+                      for service in SERVICES)
+    bundle = state_dir / "audit-bundle"
+    role, area = MANAGER
+    return f"""the system is up, with a sample review taken from notification to publication.
+  The services (each with its OpenAPI document at /docs; Authorize with a token):
+{urls}
+  Every call takes a bearer token; this one is the {area} {role.replace("_", " ")}'s for 8 hours
+  (others: uv run dhr token --role ROLE --org ORG):
+    export TOKEN={token}
+  Look at the sample review:
+    curl -s -H "Authorization: Bearer $TOKEN" {commissioning}/reviews/{review_id} | python3 -m json.tool
+    uv run dhr history {review_id}                 its history across services, from Kafka
+  Export and verify its audit bundle, as an oversight body would:
+    uv run dhr export --review {review_id} --out {bundle}
+    uv run dhr verify {bundle}
+  Logs are in {log_dir}. Ctrl-C stops everything; `make run` again reuses the data."""
 
 
 async def run() -> int:
@@ -161,7 +194,12 @@ async def run() -> int:
         database_url = postgres.url
     if started_kafka or kafka.is_running():
         await asyncio.to_thread(kafka.wait_ready)
-    environment = dict(os.environ, DHR_KAFKA_BOOTSTRAP=bootstrap, DHR_DATABASE_URL=database_url)
+    issuer = DevelopmentIssuer.load_or_create(state_dir / "auth")
+    authentication = ({} if os.environ.get("DHR_AUTH_ISSUER") else issuer.environment())
+    _say("bearer tokens: " + (f"the development issuer (key in {issuer.directory})"
+                              if authentication else "the issuer of DHR_AUTH_*"))
+    environment = dict(os.environ, DHR_KAFKA_BOOTSTRAP=bootstrap, DHR_DATABASE_URL=database_url,
+                       **authentication)
     supervisor = Supervisor(SERVICES, environment, log_dir)
     tasks = [asyncio.create_task(supervisor.supervise(service)) for service in SERVICES]
     stop = asyncio.Event()
@@ -173,20 +211,13 @@ async def run() -> int:
             await _wait_ready(service)
             _say(f"{service.name} ready on http://127.0.0.1:{_port(service)}")
         commissioning = f"http://127.0.0.1:{_port(SERVICES[0])}"
-        review_id = await asyncio.to_thread(load_sample)
-        urls = "\n".join(f"    {service.name:<16} http://127.0.0.1:{_port(service)}/docs"
-                          for service in SERVICES)
-        bundle = state_dir / "audit-bundle"
-        _say(f"""the system is up, with a sample review taken from notification to publication.
-  The services (each with its OpenAPI document at /docs):
-{urls}
-  Look at the sample review:
-    curl -s {commissioning}/reviews/{review_id} | python3 -m json.tool
-    uv run dhr history {review_id}                 its history across services, from Kafka
-  Export and verify its audit bundle, as an oversight body would:
-    uv run dhr export --review {review_id} --out {bundle}
-    uv run dhr verify {bundle}
-  Logs are in {log_dir}. Ctrl-C stops everything; `make run` again reuses the data.""")
+        if authentication:
+            review_id = await asyncio.to_thread(load_sample, issuer)
+            manager = issuer.mint(role=MANAGER[0], organisation=MANAGER[1])
+            _say(_welcome(review_id, manager, state_dir, log_dir))
+        else:
+            _say(f"the system is up (no sample loaded: tokens come from your own issuer); API "
+                 f"at {commissioning}/docs; logs in {log_dir}. Ctrl-C stops everything.")
         await stop.wait()
     finally:
         _say("stopping the services")

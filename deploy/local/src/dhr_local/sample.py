@@ -26,7 +26,12 @@ HEALTH = "Norfolk and Waveney ICB"
 WOMENS_AID = "Leeway Domestic Abuse Services"
 
 Context = dict[str, str]
-Headers = Callable[[str], Mapping[str, str]]  # service name -> headers of its requests
+Identity = tuple[str, str]  # (role, organisation) of a bearer token
+Headers = Callable[[Identity], Mapping[str, str]]  # who acts -> the headers of their requests
+
+# Most steps are the area's review manager's; agencies act for themselves.
+MANAGER: Identity = ("review_manager", "Norfolk")
+SAMPLE_CHAIR = "dev-chair"  # the Chair's user id (`dhr token --role chair` defaults to it)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Step:
     body: dict[str, Any]
     title: str
     save: dict[str, str] = field(default_factory=dict)
+    actor: Identity = MANAGER
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class Wait:
     ready: Callable[[Any], bool]
     title: str
     save: Callable[[Any], dict[str, str]] = lambda _: {}
+    actor: Identity = MANAGER
 
 
 AFTER_REPORT_AGREED = {"report_agreed", "signed_off", "submitted_to_home_office",
@@ -75,7 +82,7 @@ WALK: tuple[Step | Wait, ...] = (
          {"notified_on": "2026-02-21"}, "Home Office notified"),
     Step("commissioning", "/reviews/{review_id}/chair", {
         "appointed_on": "2026-02-25", "chair_name": "Independent Chair (sample)",
-        "declaration": {"line_management_of_involved_agency": False,
+        "chair_subject": SAMPLE_CHAIR, "declaration": {"line_management_of_involved_agency": False,
                         "service_delivery_for_involved_agency": False}}, "independent Chair"),
     Wait("panel", "/panels/{review_id}", lambda panel: panel.get("chair") is not None,
          "the panel opened from Kafka"),
@@ -115,7 +122,8 @@ WALK: tuple[Step | Wait, ...] = (
         "format": "in_person", "invited_agencies": [POLICE, HEALTH]},
         "learning event planned", save={"event": "id"}),
     *(Step("learning", "/reviews/{review_id}/learning-events/{event}/ground-rules-acknowledgements",
-           {"agency": agency}, f"ground rules acknowledged: {agency}") for agency in (POLICE, HEALTH)),
+           {"agency": agency}, f"ground rules acknowledged: {agency}",
+           actor=("agency_lead", agency)) for agency in (POLICE, HEALTH)),
     Step("learning", "/reviews/{review_id}/learning-events/{event}/held",
          {"held_on": "2026-05-20", "participating_agencies": [POLICE, HEALTH]},
          "learning event held"),
@@ -139,12 +147,13 @@ WALK: tuple[Step | Wait, ...] = (
          "/recommendations/{recommendation_id}/addressees/{addressee_id}/responses", {
              "status": "accepted", "recorded_on": "2026-07-01",
              "action_plan": "Show earlier call-outs on the call handlers' screen.",
-             "target_date": "2027-03-31"}, "the police accept the recommendation"),
+             "target_date": "2027-03-31"}, "the police accept the recommendation",
+         actor=("agency_lead", POLICE)),
     Step("recommendations",
          "/recommendations/{recommendation_id}/addressees/{addressee_id}/implementation-claims", {
              "status": "in_progress", "claimed_on": "2026-09-01",
              "summary": "The change is in testing with two call-handling teams."},
-         "the police report progress on the action"),
+         "the police report progress on the action", actor=("agency_lead", POLICE)),
     Wait("commissioning", "/reviews/{review_id}",
          lambda review: review["status"] in AFTER_REPORT_AGREED,
          "commissioning knows the report is agreed"),
@@ -202,7 +211,7 @@ def walk(urls: Mapping[str, str], headers: Headers = lambda _: {},
         if isinstance(step, Wait):
             deadline = time.monotonic() + wait_seconds
             while True:
-                status, answer = request("GET", url, None, headers(step.service))
+                status, answer = request("GET", url, None, headers(step.actor))
                 if status == 200 and step.ready(answer):
                     context.update(step.save(answer))
                     break
@@ -212,7 +221,7 @@ def walk(urls: Mapping[str, str], headers: Headers = lambda _: {},
             continue
         key = f"sample-review-{number:02d}"
         status, answer = request("POST", url, _format(step.body, context),
-                               {**headers(step.service), "Idempotency-Key": key})
+                               {**headers(step.actor), "Idempotency-Key": key})
         if status >= 400:
             raise SampleError(f"step {number} ({step.title}) was refused: {status} {answer}")
         context.update({name: str(answer[field_]) for name, field_ in step.save.items()})

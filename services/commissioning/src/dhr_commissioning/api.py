@@ -12,13 +12,13 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from dhr_commissioning import domain
+from dhr_commissioning import domain, policy
 from dhr_commissioning.config import CommissioningSettings
 from dhr_commissioning.projections import list_reviews, load_review, review_view, stream_id
+from dhr_platform.auth import CurrentPrincipal
 from dhr_platform.commands import Aggregates, Decider, event_summary
 from dhr_platform.eventstore import EventMetadata, EventStore
 from dhr_platform.http import (
-    Actor,
     CorrelationId,
     IdempotencyKey,
     IfMatch,
@@ -28,6 +28,7 @@ from dhr_platform.http import (
     request_body_model,
     run_command,
 )
+from dhr_platform.principal import Principal
 from dhr_platform.service import ServiceRuntime
 
 Clock = Callable[[], datetime]
@@ -90,22 +91,39 @@ def location_of_review(answer: dict[str, Any]) -> dict[str, str]:
     return {"Location": f"/reviews/{answer['review_id']}"}
 
 
+def review_not_found(review_id: UUID) -> Problem:
+    """The one answer for a review that does not exist and for one the caller may not see."""
+    return Problem(404, f"No review {review_id}.", title="Review not found")
+
+
 def build_router(api: CommissioningApi) -> APIRouter:
     router = APIRouter(prefix="/reviews", tags=["reviews"])
+
+    async def visible_review(principal: Principal, review_id: UUID
+                             ) -> tuple[domain.ReviewState, int]:
+        found = await load_review(api.store.pool, review_id)
+        if found is None or not policy.may_see(principal, found[0]):
+            raise review_not_found(review_id)
+        return found
 
     async def execute(
         request: Request,
         review_id: UUID,
         command: domain.Command,
         *,
-        actor: str,
+        principal: Principal,
         idempotency_key: str | None,
         if_match: str | None = None,
         correlation_id: UUID | None = None,
         traceparent: str | None = None,
         created: bool = False,
     ) -> JSONResponse:
-        metadata = EventMetadata.for_request(str(review_id), actor, correlation_id, traceparent)
+        if not created:  # a new review was checked against the notification's area and agency
+            found = await load_review(api.store.pool, review_id)
+            if found is None or not policy.may_change(principal, found[0]):
+                raise review_not_found(review_id)
+        metadata = EventMetadata.for_request(str(review_id), principal, correlation_id,
+                                             traceparent)
         expected = parse_if_match(if_match)
 
         async def transaction(connection: Any) -> tuple[int, dict[str, Any]]:
@@ -119,33 +137,37 @@ def build_router(api: CommissioningApi) -> APIRouter:
                                  headers_for=location_of_review if created else None)
 
     @router.post("", status_code=201, response_model=CommandAccepted,
+                 dependencies=[policy.PERMISSIONS.requires(policy.NOTIFY)],
                  summary="Notify a death: opens a review case and assesses eligibility")
-    async def notify_death(request: Request, body: NotifyDeathBody,
-                           idempotency_key: IdempotencyKey = None, actor: Actor = "unauthenticated",
+    async def notify_death(request: Request, body: NotifyDeathBody, principal: CurrentPrincipal,
+                           idempotency_key: IdempotencyKey = None,
                            correlation_id: CorrelationId = None,
                            traceparent: TraceParent = None) -> JSONResponse:
+        policy.require_may_notify(principal, body.csp_area, body.notifying_agency)
         review_id = uuid.uuid4()
         command = domain.ReceiveNotification(
             review_id=review_id, received_at=api.clock(),
             decision_due_months=api.settings.decision_due_months, **body.model_dump())
-        return await execute(request, review_id, command, actor=actor,
+        return await execute(request, review_id, command, principal=principal,
                              idempotency_key=idempotency_key, correlation_id=correlation_id,
                              traceparent=traceparent, created=True)
 
     def command_route(path: str, body_model: Any, build: Callable[..., domain.Command],
                       summary: str) -> None:
         async def endpoint(request: Request, review_id: UUID, body: body_model,
+                           principal: CurrentPrincipal,
                            idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
-                           actor: Actor = "unauthenticated", correlation_id: CorrelationId = None,
+                           correlation_id: CorrelationId = None,
                            traceparent: TraceParent = None) -> JSONResponse:
             command = build(review_id=review_id, **body.model_dump())
-            return await execute(request, review_id, command, actor=actor,
+            return await execute(request, review_id, command, principal=principal,
                                  idempotency_key=idempotency_key, if_match=if_match,
                                  correlation_id=correlation_id, traceparent=traceparent)
 
         router.add_api_route(f"/{{review_id}}/{path}", endpoint, methods=["POST"],
                              response_model=CommandAccepted, summary=summary,
-                             name=path.replace("-", "_"))
+                             name=path.replace("-", "_"),
+                             dependencies=[policy.PERMISSIONS.requires(policy.CHANGE_REVIEW)])
 
     command_route("decision-to-commission", DecideToCommissionBody,
                   lambda **fields: domain.DecideToCommission(
@@ -178,24 +200,26 @@ def build_router(api: CommissioningApi) -> APIRouter:
 
     @router.post("/{review_id}/home-office-submissions/{submission_number}/outcome",
                  response_model=CommandAccepted, name="quality_assurance_outcome",
+                 dependencies=[policy.PERMISSIONS.requires(policy.CHANGE_REVIEW)],
                  summary="Record the Quality Assurance Panel's outcome of one submission")
     async def quality_assurance_outcome(
         request: Request, review_id: UUID,
         submission_number: Annotated[int, Path(ge=1, le=1000)],
-        body: QualityAssuranceOutcomeBody,
+        body: QualityAssuranceOutcomeBody, principal: CurrentPrincipal,
         idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
-        actor: Actor = "unauthenticated", correlation_id: CorrelationId = None,
-        traceparent: TraceParent = None,
+        correlation_id: CorrelationId = None, traceparent: TraceParent = None,
     ) -> JSONResponse:
         command = domain.RecordQualityAssuranceOutcome(
             review_id=review_id, submission_number=submission_number,
             **body.model_dump())
-        return await execute(request, review_id, command, actor=actor,
+        return await execute(request, review_id, command, principal=principal,
                              idempotency_key=idempotency_key, if_match=if_match,
                              correlation_id=correlation_id, traceparent=traceparent)
 
-    @router.get("", summary="List reviews, filtered by status, area and overdue")
+    @router.get("", summary="List the reviews the caller may see, filtered by status, area and "
+                "overdue", dependencies=[policy.PERMISSIONS.requires(policy.READ_REVIEWS)])
     async def list_all(
+        principal: CurrentPrincipal,
         status: domain.ReviewStatus | None = None,
         area: Annotated[str | None, Query(max_length=200)] = None,
         overdue: bool | None = None,
@@ -206,25 +230,26 @@ def build_router(api: CommissioningApi) -> APIRouter:
         today = as_of or api.clock().date()
         found, total = await list_reviews(
             api.store.pool, today=today, status=None if status is None else status.value,
-            csp_area=area, overdue=overdue, limit=limit, offset=offset)
+            csp_area=area, overdue=overdue, visible=policy.visible_reviews(principal),
+            limit=limit, offset=offset)
         return {"total": total, "limit": limit, "offset": offset,
                 "items": [review_view(state, version, today) for state, version in found]}
 
-    @router.get("/{review_id}", summary="One review with its state and deadlines")
-    async def get_one(review_id: UUID,
+    @router.get("/{review_id}", summary="One review with its state and deadlines",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ_REVIEWS)])
+    async def get_one(review_id: UUID, principal: CurrentPrincipal,
                       as_of: Annotated[date | None, Query()] = None) -> JSONResponse:
-        found = await load_review(api.store.pool, review_id)
-        if found is None:
-            raise Problem(404, f"No review {review_id}.", title="Review not found")
-        state, version = found
+        state, version = await visible_review(principal, review_id)
         return JSONResponse(review_view(state, version, as_of or api.clock().date()),
                             headers={"ETag": f'"{version}"'})
 
-    @router.get("/{review_id}/events", summary="The review's own event history, in order")
-    async def history(review_id: UUID) -> dict[str, Any]:
+    @router.get("/{review_id}/events", summary="The review's own event history, in order",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ_REVIEWS)])
+    async def history(review_id: UUID, principal: CurrentPrincipal) -> dict[str, Any]:
+        await visible_review(principal, review_id)
         events = await api.store.read_stream(stream_id(review_id))
         if not events:
-            raise Problem(404, f"No review {review_id}.", title="Review not found")
+            raise review_not_found(review_id)
         return {"review_id": str(review_id), "events": [event_summary(e) for e in events]}
 
     return router

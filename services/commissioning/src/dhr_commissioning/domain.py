@@ -219,6 +219,10 @@ class AppointChair(Command):
     chair_name: str = Field(min_length=1, max_length=200)
     declaration: ChairIndependenceDeclaration
     replacement_reason: str | None = Field(default=None, max_length=10_000)
+    chair_subject: str | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="The Chair's user id at the identity provider (the `sub` of their tokens): "
+        "gives them access to this review.")
 
 
 class PauseReview(Command):
@@ -332,6 +336,7 @@ class Chair(_Record):
 
     name: str
     appointed_on: date
+    subject: str | None = None
 
 
 class FamilyContact(_Record):
@@ -638,6 +643,7 @@ def decide_appoint_chair(command: AppointChair, state: ReviewState) -> list[Even
             declaration=command.declaration,
             replaces_previous_chair=state.chair is not None,
             replacement_reason=replacement_reason,
+            chair_subject=command.chair_subject,
         )
     ]
 
@@ -937,7 +943,8 @@ def evolve(state: ReviewState, event: EventPayload) -> ReviewState:
             contact = FamilyContact(informed_on=event.informed_on, channel=event.channel)
             return state.model_copy(update={"family_informed": (*state.family_informed, contact)})
         case ChairAppointed():
-            chair = Chair(name=event.chair_name, appointed_on=event.appointed_on)
+            chair = Chair(name=event.chair_name, appointed_on=event.appointed_on,
+                          subject=event.chair_subject)
             return state.model_copy(update={"chair": chair})
         case ReviewPaused():
             return state.model_copy(update={

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from dhr_commissioning import historic
+from dhr_commissioning import historic, policy
+from dhr_platform.auth import CurrentPrincipal
 from dhr_platform.commands import Aggregates, Decider, payload_of
 from dhr_platform.eventstore import EventMetadata
 from dhr_platform.http import (
-    Actor,
     CorrelationId,
     IdempotencyKey,
     Problem,
@@ -56,16 +56,18 @@ def build_historic_router(runtime: ServiceRuntime, clock: Clock) -> APIRouter:
                                   "nothing new", "model": HistoricReviewAccepted},
                             409: {"description": "Already recorded with different content"}},
                  summary="Record a historic review from a historic dataset (DHRD); recording the "
-                 "same record again adds nothing")
-    async def record(request: Request, body: HistoricReviewBody,
-                     idempotency_key: IdempotencyKey = None, actor: Actor = "unauthenticated",
+                 "same record again adds nothing",
+                 dependencies=[policy.PERMISSIONS.requires(policy.RECORD_HISTORIC)])
+    async def record(request: Request, body: HistoricReviewBody, principal: CurrentPrincipal,
+                     idempotency_key: IdempotencyKey = None,
                      correlation_id: CorrelationId = None,
                      traceparent: TraceParent = None) -> JSONResponse:
         fields = body.model_dump()
         review_id = historic.historic_review_id(fields["source"], fields["source_reference"])
         command = historic.RecordHistoricReview(review_id=review_id, imported_at=clock(), **fields)
         stream = historic.stream_id(review_id)
-        metadata = EventMetadata.for_request(str(review_id), actor, correlation_id, traceparent)
+        metadata = EventMetadata.for_request(str(review_id), principal, correlation_id,
+                                             traceparent)
         reviews = Aggregates(runtime.store, HISTORIC_DECIDER)
 
         async def transaction(connection: Any) -> tuple[int, dict[str, Any]]:
@@ -77,7 +79,8 @@ def build_historic_router(runtime: ServiceRuntime, clock: Clock) -> APIRouter:
         return await run_command(request, runtime.store.pool, idempotency_key, transaction,
                                  headers_for=_location)
 
-    @router.get("/{review_id}", summary="One historic review as recorded")
+    @router.get("/{review_id}", summary="One historic review as recorded",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ_HISTORIC)])
     async def get_one(review_id: UUID) -> JSONResponse:
         events = await runtime.store.read_stream(historic.stream_id(review_id))
         state = historic.fold(payload_of(event) for event in events)

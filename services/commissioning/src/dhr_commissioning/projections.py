@@ -13,6 +13,7 @@ from dhr_commissioning import domain
 from dhr_platform.commands import payload_of
 from dhr_platform.database import Connection
 from dhr_platform.eventstore import RecordedEvent
+from dhr_platform.policy import Visibility
 
 STREAM_PREFIX = "review-"
 
@@ -40,15 +41,16 @@ class ReviewsProjection:
         state = domain.evolve(state, payload_of(event))
         await connection.execute(
             """INSERT INTO reviews (review_id, version, status, csp_area, decision_due_on,
-                                    completion_due_on, received_at, state)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
+                                    completion_due_on, received_at, state, chair_subject)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
                ON CONFLICT (review_id) DO UPDATE SET
                    version = excluded.version, status = excluded.status,
                    csp_area = excluded.csp_area, decision_due_on = excluded.decision_due_on,
-                   completion_due_on = excluded.completion_due_on, state = excluded.state""",
+                   completion_due_on = excluded.completion_due_on, state = excluded.state,
+                   chair_subject = excluded.chair_subject""",
             review_id, event.stream_version, str(state.status), state.csp_area,
             state.decision_due_on, state.completion_due_on, state.received_at,
-            state.model_dump(mode="json"),
+            state.model_dump(mode="json"), None if state.chair is None else state.chair.subject,
         )
 
 
@@ -88,12 +90,16 @@ async def list_reviews(
     status: str | None = None,
     csp_area: str | None = None,
     overdue: bool | None = None,
+    visible: Visibility | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[tuple[domain.ReviewState, int]], int]:
-    """Reviews matching the filters, oldest notification first, and how many match in all."""
+    """Reviews matching the filters and visible to the caller, oldest notification first, and
+    how many match in all."""
     conditions = ["true"]
     arguments: list[Any] = [today]
+    if visible is not None:
+        conditions.append(visible.where(arguments))
     if status is not None:
         arguments.append(status)
         conditions.append(f"status = ${len(arguments)}")

@@ -1,7 +1,8 @@
 """Kafka side of the learning service: what it needs to know of reviews from other services.
 
-From the commissioning service: a review's CSP area and date of death (NotificationReceived) and
-that it is commissioned (ReviewCommissioned); from the panel service: that the report was agreed
+From the commissioning service: a review's CSP area and date of death (NotificationReceived),
+that it is commissioned (ReviewCommissioned) and who chairs it (ChairAppointed, for access);
+from the panel service: that the report was agreed
 (ReviewReportAgreed). These are facts of other services, so they are kept in `known_reviews`, a
 projection of foreign events, rather than restated as learning events. Every write is an
 idempotent upsert and runs in the inbox's transaction: a redelivery has no second effect.
@@ -11,22 +12,28 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from dhr_contracts.commissioning import NotificationReceived, ReviewCommissioned
+from dhr_contracts.commissioning import ChairAppointed, NotificationReceived, ReviewCommissioned
 from dhr_contracts.panel import ReviewReportAgreed
 from dhr_contracts.registry import UnknownEventType, parse_payload
-from dhr_learning.projections import record_commissioned, record_notified, record_report_agreed
+from dhr_learning.projections import (
+    record_chair,
+    record_commissioned,
+    record_notified,
+    record_report_agreed,
+)
 from dhr_platform.consumers import Delivery, Effect, PermanentFailure
 from dhr_platform.database import Connection
 
 FROM_COMMISSIONING = "learning-from-commissioning"
 FROM_PANEL = "learning-from-panel"
 
-_COMMISSIONING_TYPES = {NotificationReceived.event_type, ReviewCommissioned.event_type}
+_COMMISSIONING_TYPES = {NotificationReceived.event_type, ReviewCommissioned.event_type,
+                        ChairAppointed.event_type}
 _PANEL_TYPES = {ReviewReportAgreed.event_type}
 
 
 def commissioning_effect() -> Effect:
-    """Remember each review's area, date of death and commissioning; ignore everything else."""
+    """Remember each review's area, date of death, commissioning and Chair; ignore the rest."""
 
     async def apply(connection: Connection, delivery: Delivery) -> None:
         envelope = delivery.envelope()
@@ -39,6 +46,8 @@ def commissioning_effect() -> Effect:
             case ReviewCommissioned() as commissioned:
                 await record_commissioned(connection, commissioned.review_id,
                                           commissioned.decided_on)
+            case ChairAppointed() as appointed:
+                await record_chair(connection, appointed.review_id, appointed.chair_subject)
 
     return apply
 

@@ -15,6 +15,7 @@ from dhr_learning import domain
 from dhr_platform.commands import payload_of
 from dhr_platform.database import Connection
 from dhr_platform.eventstore import RecordedEvent
+from dhr_platform.policy import Visibility
 
 STREAM_PREFIX = "learning-"
 
@@ -84,6 +85,16 @@ async def record_commissioned(connection: Connection, review_id: UUID, decided_o
         review_id, decided_on)
 
 
+async def record_chair(connection: Connection, review_id: UUID,
+                       chair_subject: str | None) -> None:
+    """A Chair was appointed (or replaced): their user id, or none. Idempotent."""
+    await connection.execute(
+        """INSERT INTO known_reviews (review_id, chair_subject) VALUES ($1, $2)
+           ON CONFLICT (review_id) DO UPDATE SET chair_subject = excluded.chair_subject,
+               updated_at = now()""",
+        review_id, chair_subject)
+
+
 async def record_report_agreed(connection: Connection, review_id: UUID, agreed_on: date) -> None:
     """The panel agreed the review's report; the latest agreement date is kept. Idempotent."""
     await connection.execute(
@@ -98,19 +109,25 @@ async def record_report_agreed(connection: Connection, review_id: UUID, agreed_o
 async def known_review(executor: Connection | asyncpg.Pool,
                        review_id: UUID) -> dict[str, Any] | None:
     row = await executor.fetchrow(
-        """SELECT review_id, csp_area, date_of_death, commissioned_on, report_agreed_on
+        """SELECT review_id, csp_area, date_of_death, commissioned_on, report_agreed_on,
+                  chair_subject
              FROM known_reviews WHERE review_id = $1""", review_id)
     return None if row is None else dict(row)
+
+
+def review_not_known(review_id: UUID) -> domain.ReviewNotKnown:
+    """The answer for a review this service does not know (or that the caller may not see)."""
+    return domain.ReviewNotKnown(
+        f"No review {review_id} is known to the learning service: it learns of reviews from "
+        "the commissioning service's events (retry shortly if it was just commissioned).",
+        "review_id")
 
 
 async def require_commissioned(executor: Connection | asyncpg.Pool, review_id: UUID) -> None:
     """Refuse a review this service has not seen commissioned (404 unknown, 409 not yet)."""
     known = await known_review(executor, review_id)
     if known is None:
-        raise domain.ReviewNotKnown(
-            f"No review {review_id} is known to the learning service: it learns of reviews from "
-            "the commissioning service's events (retry shortly if it was just commissioned).",
-            "review_id")
+        raise review_not_known(review_id)
     if known["commissioned_on"] is None:
         raise domain.ReviewNotCommissioned(
             f"Review {review_id} is not commissioned: learning is recorded for commissioned "
@@ -137,12 +154,16 @@ async def list_learning_points(
     area: str | None = None,
     recorded_from: date | None = None,
     recorded_to: date | None = None,
+    visible: Visibility | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Learning points of every review matching the filters, oldest first, and the total."""
+    """Learning points of the reviews the caller may see matching the filters, oldest first,
+    and the total."""
     conditions = ["true"]
     arguments: list[Any] = []
+    if visible is not None:
+        conditions.append(visible.where(arguments))
 
     def condition(sql: str, value: Any) -> None:
         arguments.append(value)

@@ -1,5 +1,6 @@
 """HTTP API of the oversight service: checkpoints, proofs, verifier keys, review histories and
-timeliness statistics. Read-only but for asking for a checkpoint now."""
+timeliness statistics. Read-only but for asking for a checkpoint now. Who may read what is in
+`policy`."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 
-from dhr_oversight import history, statistics, storage
+from dhr_oversight import history, policy, statistics, storage
 from dhr_oversight.checkpoints import Checkpointer, LedgerTree
 from dhr_oversight.config import OversightSettings
 from dhr_oversight.keys import SigningKeys
+from dhr_platform.auth import CurrentPrincipal
 from dhr_platform.http import Problem
 from dhr_platform.service import ServiceRuntime
 
@@ -53,7 +55,8 @@ def build_router(api: OversightApi) -> APIRouter:
     router = APIRouter()
 
     @router.post("/checkpoints", status_code=201, response_class=PlainTextResponse,
-                 summary="Sign a checkpoint of the ledger now (the existing one if it has not grown)")
+                 summary="Sign a checkpoint of the ledger now (the existing one if it has not grown)",
+                 dependencies=[policy.PERMISSIONS.requires(policy.ISSUE_CHECKPOINT)])
     async def issue_checkpoint() -> Response:
         latest_before = await _latest(api)
         checkpoint = await api.checkpointer.issue(api.runtime.pool)
@@ -66,7 +69,8 @@ def build_router(api: OversightApi) -> APIRouter:
         return _note(checkpoint, 201 if fresh else 200)
 
     @router.get("/checkpoints/latest", response_class=PlainTextResponse,
-                summary="The latest signed checkpoint (a C2SP signed note)")
+                summary="The latest signed checkpoint (a C2SP signed note)",
+                dependencies=[policy.PERMISSIONS.requires(policy.VERIFY_LEDGER)])
     async def latest_checkpoint() -> Response:
         checkpoint = await _latest(api)
         if checkpoint is None:
@@ -74,7 +78,8 @@ def build_router(api: OversightApi) -> APIRouter:
         return _note(checkpoint)
 
     @router.get("/checkpoints/{size}", response_class=PlainTextResponse,
-                summary="The signed checkpoint of a given tree size")
+                summary="The signed checkpoint of a given tree size",
+                dependencies=[policy.PERMISSIONS.requires(policy.VERIFY_LEDGER)])
     async def checkpoint_of_size(size: Annotated[int, Path(ge=0)]) -> Response:
         async with api.runtime.pool.acquire() as connection:
             checkpoint = await storage.checkpoint_of_size(connection, size)
@@ -82,7 +87,8 @@ def build_router(api: OversightApi) -> APIRouter:
             raise Problem(404, f"No checkpoint of size {size} was issued.", field="size")
         return _note(checkpoint)
 
-    @router.get("/proofs/inclusion", summary="Proof that an event is in the tree of a given size")
+    @router.get("/proofs/inclusion", summary="Proof that an event is in the tree of a given size",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ_EVENTS)])
     async def inclusion_proof(
         event_id: Annotated[UUID, Query(description="The event's CloudEvents id.")],
         size: Annotated[int | None, Query(ge=1, description="Tree size; the latest checkpoint's "
@@ -118,7 +124,8 @@ def build_router(api: OversightApi) -> APIRouter:
             "checkpoint": None if checkpoint is None else checkpoint.note,
         }
 
-    @router.get("/proofs/consistency", summary="Proof that one tree size extends another")
+    @router.get("/proofs/consistency", summary="Proof that one tree size extends another",
+                dependencies=[policy.PERMISSIONS.requires(policy.VERIFY_LEDGER)])
     async def consistency_proof(
         old_size: Annotated[int, Query(alias="from", ge=1, description="The earlier tree size.")],
         new_size: Annotated[int | None, Query(alias="to", ge=1, description="The later tree size; "
@@ -145,11 +152,13 @@ def build_router(api: OversightApi) -> APIRouter:
         }
 
     @router.get("/keys", response_class=PlainTextResponse,
-                summary="The verifier keys of the checkpoints' signers, oldest first, one a line")
+                summary="The verifier keys of the checkpoints' signers, oldest first, one a line",
+                dependencies=[policy.PERMISSIONS.requires(policy.VERIFY_LEDGER)])
     async def verifier_keys() -> Response:
         return PlainTextResponse(api.keys.verifier_keys_text(), media_type=NOTE_MEDIA_TYPE)
 
-    @router.get("/ledger", summary="The ledger's size and latest checkpoint size")
+    @router.get("/ledger", summary="The ledger's size and latest checkpoint size",
+                dependencies=[policy.PERMISSIONS.requires(policy.VERIFY_LEDGER)])
     async def ledger_status() -> dict[str, Any]:
         async with api.runtime.pool.acquire() as connection:
             tree = await api.tree.sync(connection)
@@ -158,23 +167,29 @@ def build_router(api: OversightApi) -> APIRouter:
                 "latest_checkpoint_size": None if latest is None else latest.size}
 
     @router.get("/reviews/{review_id}/history",
-                summary="The complete, ordered history of one review across every service")
+                summary="The complete, ordered history of one review across every service",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ_REVIEW_HISTORY)])
     async def review_history(
+        principal: CurrentPrincipal,
         review_id: Annotated[str, Path(min_length=1, max_length=200)],
         show_personal: Annotated[bool, Query(description="Show personal fields instead of "
                                              f"{history.PERSONAL!r}.")] = False,
     ) -> dict[str, Any]:
         async with api.runtime.pool.acquire() as connection:
-            entries = await storage.entries_of_review(connection, review_id)
+            area = await connection.fetchval(
+                "SELECT csp_area FROM review_areas WHERE review_id = $1", review_id)
+            visible = policy.may_read_history(principal, area)
+            entries = await storage.entries_of_review(connection, review_id) if visible else []
         events = history.ordered(
             history.HistoryEvent.from_cloudevent(entry.event(), entry.topic) for entry in entries)
-        if not events:
+        if not events:  # also for a review the caller may not see: the same answer
             raise Problem(404, f"No event of review {review_id} is in the ledger.",
                           field="review_id")
         return history.history_json(review_id, events, show_personal=show_personal)
 
     @router.get("/statistics/timeliness",
-                summary="Statutory timeliness per CSP area and nationally (JSON or CSV)")
+                summary="Statutory timeliness per CSP area and nationally (JSON or CSV)",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ_TIMELINESS)])
     async def timeliness(
         area: Annotated[str | None, Query(min_length=1, max_length=200,
                                           description="Only this CSP area (and national).")] = None,

@@ -1,12 +1,18 @@
-"""The `dhr` command of oversight bodies and operators:
+"""`dhr`: the one command for people — developers, operators and oversight bodies:
 
+  dhr run                                            the whole system with a sample review
+                                                     (`make run`; development tools only)
   dhr history REVIEW_ID [--json] [--show-personal]   a review's history, from Kafka alone
   dhr rebuild                                        the ledger rebuilt from the topics
   dhr export (--review ID | --area AREA | --all) [--since SIZE_OR_FILE] --out DIR
   dhr verify DIR [--keys FILE]                       verify a bundle; exit 1 when it fails
   dhr statistics [--area AREA] [--format json|csv]   statutory timeliness
   dhr keygen                                         a new signing key seed (base64)
-  dhr import-dhrd DIR ...                            historic reviews (see dhr_oversight.dhrd)
+  dhr import DIR ...                                 historic reviews of the DHRD (alias
+                                                     import-dhrd; see dhr_oversight.dhrd)
+  dhr token --role ROLE --org ORG [--sub ID] [--ttl 8h]
+                                                     a bearer token of the local development
+                                                     issuer (`make run` creates it)
 
 Configuration comes from the same `DHR_*` variables as the service (DHR_KAFKA_BOOTSTRAP,
 DHR_DATABASE_URL, DHR_OVERSIGHT_*).
@@ -31,6 +37,8 @@ from dhr_oversight.config import OversightSettings
 from dhr_oversight.keys import SigningKeyError, generate_seed, load_signing_keys
 from dhr_oversight.ledger import NoteError, open_checkpoint
 from dhr_platform.database import Connection, create_pool, migrate, platform_migrations
+from dhr_platform.dev_issuer import DevelopmentIssuer, default_directory, parse_duration
+from dhr_platform.principal import Role
 
 SCHEMA = "oversight"
 
@@ -40,9 +48,25 @@ class CommandError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dhr", description="Oversight of Domestic Homicide "
-                                     "Reviews: histories, the ledger, audit exports.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="dhr", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The DHR platform's command for people: run the system, mint development "
+        "tokens, read a review's history, export and verify audit bundles, import historic "
+        "reviews, rebuild the oversight ledger.",
+        epilog="""first steps:
+  dhr run                                  start everything; it prints a review id and a token
+  dhr history REVIEW_ID                    that review's history across the services
+  dhr export --review REVIEW_ID --out B    its audit bundle (events, checkpoint, proofs, keys)
+  dhr verify B                             check the bundle as an oversight body would
+  dhr token --role review_manager --org Norfolk
+                                           a token for the services' APIs (/docs on each)
+
+The commands read the same DHR_* variables as the services (DHR_KAFKA_BOOTSTRAP,
+DHR_DATABASE_URL, ...); their defaults are those of `dhr run`. `dhr COMMAND --help` tells more.""")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("run", help="run the whole system locally with a sample review (as "
+                        "`make run`): Kafka, PostgreSQL, every service")
 
     show = commands.add_parser("history", help="a review's complete history, rebuilt from Kafka")
     show.add_argument("review_id")
@@ -73,8 +97,21 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--format", choices=["json", "csv"], default="json")
 
     commands.add_parser("keygen", help="print a new Ed25519 signing key seed (base64)")
-    commands.add_parser("import-dhrd", add_help=False,
-                        help="import historic reviews of the DHRD (dhr import-dhrd --help)")
+
+    token = commands.add_parser(
+        "token", help="print a bearer token of the local development issuer (development only)")
+    token.add_argument("--role", required=True, choices=[role.value for role in Role])
+    token.add_argument("--org", help="the organisation: a CSP area for a review manager (e.g. "
+                       "Norfolk), an agency's name for agency roles (e.g. 'Norfolk "
+                       "Constabulary')")
+    token.add_argument("--sub", help="the subject (user id); by default one made of the role "
+                       "and organisation (a Chair's must be the one given at appointment)")
+    token.add_argument("--ttl", default="8h", help="lifetime, e.g. 30m, 8h, 2d (default 8h)")
+    token.add_argument("--issuer-dir", type=Path, default=None,
+                       help="the issuer's key directory (default: <state dir>/auth, the state "
+                       "dir being $DHR_STATE_DIR or .local)")
+    commands.add_parser("import", aliases=["import-dhrd"], add_help=False,
+                        help="import historic reviews of the DHRD (dhr import --help)")
     return parser
 
 
@@ -82,10 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; the exit code is 0 on success, 1 when a bundle does not verify, 2 on
     any other failure."""
     arguments = sys.argv[1:] if argv is None else argv
-    if arguments[:1] == ["import-dhrd"]:
+    if arguments[:1] in (["import"], ["import-dhrd"]):
         from dhr_oversight.dhrd import main_import
 
         return main_import(arguments[1:])
+    if arguments[:1] == ["run"]:
+        _parser().parse_args(arguments)  # `dhr run --help`
+        return run_system()
     args = _parser().parse_args(arguments)
     try:
         return asyncio.run(run(args, sys.stdout))
@@ -94,12 +134,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run_system() -> int:
+    """`dhr run`: the local supervisor of `make run` (deploy/local), when it is installed."""
+    try:
+        from dhr_local.run import run as run_locally
+    except ImportError:
+        print("dhr run: the development tools are not installed here; in a checkout of the "
+              "repository run `make run` (or `uv sync`, then `uv run dhr run`)", file=sys.stderr)
+        return 2
+    return asyncio.run(run_locally())
+
+
 async def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "keygen":
         print(generate_seed(), file=out)
         return 0
     if args.command == "verify":
         return verify_command(args.directory, args.keys, out)
+    if args.command == "token":
+        return token_command(args, out)
     settings = OversightSettings()
     if args.command == "history":
         events = await history.history_from_kafka(settings.kafka_bootstrap,
@@ -127,6 +180,19 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
                   else json.dumps(report.as_json(), indent=2) + "\n")
         return 0
     raise CommandError(f"unknown command {args.command}")
+
+
+def token_command(args: argparse.Namespace, out: TextIO) -> int:
+    """Mint a token with the development issuer's key, created on first use as `make run` does
+    (its issuer name is refused outside development: such a token opens nothing in
+    production)."""
+    try:
+        ttl = parse_duration(args.ttl)
+        issuer = DevelopmentIssuer.load_or_create(args.issuer_dir or default_directory())
+    except (ValueError, OSError) as error:
+        raise CommandError(str(error)) from error
+    print(issuer.mint(role=args.role, organisation=args.org, subject=args.sub, ttl=ttl), file=out)
+    return 0
 
 
 def verify_command(directory: Path, keys_file: Path | None, out: TextIO) -> int:

@@ -38,7 +38,6 @@ INCIDENTS = "incidents.csv"
 VICTIMS = "victims.csv"
 PERPETRATORS = "perpetrators.csv"
 DEFAULT_COMMISSIONING_URL = "http://127.0.0.1:8001"
-ACTOR = "dhr import-dhrd"
 _FILE_ORDER = {INCIDENTS: 0, VICTIMS: 1, PERPETRATORS: 2}
 
 CODEBOOK_AGE_BANDS = ("16-19", "20-24", "25-34", "35-44", "45-54", "55-64", "65+")
@@ -358,7 +357,8 @@ class ImportFailed(Exception):
 
 
 async def import_dhrd(plan: ImportPlan, client: httpx.AsyncClient) -> ImportResult:
-    """Post each review of the plan to the commissioning service (`client` has its base URL).
+    """Post each review of the plan to the commissioning service (`client` has its base URL
+    and an operator's bearer token).
 
     Safe to run again: the service derives each review's id from its incident_id and records
     the same content only once. A review the service refuses (e.g. the incident already recorded
@@ -367,8 +367,7 @@ async def import_dhrd(plan: ImportPlan, client: httpx.AsyncClient) -> ImportResu
     result = ImportResult(rejected=list(plan.rejected))
     for review in plan.reviews:
         try:
-            response = await client.post("/historic-reviews", json=review.body,
-                                         headers={"X-Actor": ACTOR})
+            response = await client.post("/historic-reviews", json=review.body)
         except httpx.HTTPError as error:
             raise ImportFailed(_stopped(result, f"{type(error).__name__}: {error}")) from error
         if response.status_code in (200, 201):
@@ -404,7 +403,7 @@ def _detail(response: httpx.Response) -> str:
 
 
 def main_import(argv: Sequence[str] | None = None) -> int:
-    """`dhr import-dhrd DIR [--commissioning-url URL] [--dry-run]`.
+    """`dhr import-dhrd DIR [--commissioning-url URL] [--token TOKEN] [--dry-run]`.
 
     Exit status 0 when every row was imported (or already present), 1 when some rows were
     rejected (the others are imported), 2 when nothing could be imported.
@@ -419,6 +418,10 @@ def main_import(argv: Sequence[str] | None = None) -> int:
                         default=os.environ.get("DHR_COMMISSIONING_URL", DEFAULT_COMMISSIONING_URL),
                         help="Base URL of the commissioning service (default: "
                         "$DHR_COMMISSIONING_URL or %(default)s).")
+    parser.add_argument("--token", default=os.environ.get("DHR_TOKEN"),
+                        help="An operator's (admin) bearer token for the commissioning service "
+                        "(default: $DHR_TOKEN; in development: `dhr token --role admin --org "
+                        "ops`).")
     parser.add_argument("--dry-run", action="store_true",
                         help="Read and check the files, print the report, import nothing.")
     arguments = parser.parse_args(argv)
@@ -432,8 +435,15 @@ def main_import(argv: Sequence[str] | None = None) -> int:
         print(rejection_report(plan.rejected, plan.unknowns))
         return 1 if plan.rejected else 0
 
+    if not arguments.token:
+        print("dhr import-dhrd: give an operator's bearer token with --token or DHR_TOKEN",
+              file=sys.stderr)
+        return 2
+
     async def run() -> ImportResult:
-        async with httpx.AsyncClient(base_url=arguments.commissioning_url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=arguments.commissioning_url, timeout=30,
+                                     headers={"Authorization": f"Bearer {arguments.token}"}
+                                     ) as client:
             return await import_dhrd(plan, client)
 
     try:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
+from dhr_oversight import policy
 from dhr_oversight.national_statistics import NationalStatistics, national_statistics
 
 LoadEvents = Callable[[], Awaitable[Iterable[Mapping[str, Any]]]]
@@ -20,7 +21,8 @@ def build_national_statistics_router(load_events: LoadEvents) -> APIRouter:
 
     @router.get("/national", summary="National statistics of historic reviews, as JSON or CSV",
                 response_model=NationalStatistics,
-                responses={200: {"content": {"text/csv": {}}}})
+                responses={200: {"content": {"text/csv": {}}}},
+                dependencies=[policy.PERMISSIONS.requires(policy.READ_NATIONAL_STATISTICS)])
     async def national(
         format: Annotated[Literal["json", "csv"],
                           Query(description="json (default) or csv")] = "json",

@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from dhr_panel import domain, model
+from dhr_panel import domain, model, policy
 from dhr_panel.config import PanelSettings
 from dhr_panel.projections import (
     load_panel,
@@ -20,10 +20,10 @@ from dhr_panel.projections import (
     request_view,
     stream_id,
 )
+from dhr_platform.auth import CurrentPrincipal
 from dhr_platform.commands import Aggregates, Decider, event_summary
 from dhr_platform.eventstore import ConcurrencyError, EventMetadata, EventStore
 from dhr_platform.http import (
-    Actor,
     CorrelationId,
     IdempotencyKey,
     IfMatch,
@@ -33,6 +33,7 @@ from dhr_platform.http import (
     request_body_model,
     run_command,
 )
+from dhr_platform.principal import Principal
 from dhr_platform.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -120,14 +121,45 @@ def location_of(answer: dict[str, Any]) -> dict[str, str]:
     return {"Location": answer["location"]}
 
 
+def panel_not_open(review_id: UUID) -> Problem:
+    """The one answer for a panel that is not open and for one the caller may not see."""
+    return Problem(404, f"No panel is open for review {review_id}.", title="Panel not open",
+                   field="review_id")
+
+
+def request_not_found(request_id: UUID) -> model.InformationRequestNotFound:
+    """The decider's own answer for a missing request, also given for another agency's."""
+    return model.InformationRequestNotFound(f"No information request {request_id} on this "
+                                            "panel.", "request_id")
+
+
+async def authorise_command(api: PanelApi, principal: Principal, review_id: UUID,
+                            request_id: UUID | None, action: str) -> None:
+    """Refuse a command the principal may not run on this panel: 403 for the wrong role, and
+    the 404 of a missing panel (or request) for one they may not see (the role was checked by
+    the route's dependency)."""
+    found = await load_panel(api.store.pool, review_id)
+    panel = None if found is None else found[0]
+    if action == policy.SUBMIT_INFORMATION and request_id is not None:
+        if panel is not None and policy.manages(principal, panel):
+            return  # a missing request is the decider's 404
+        request = None if panel is None else panel.request(request_id)
+        if panel is None or request is None or not policy.may_submit(principal, panel, request):
+            raise request_not_found(request_id)
+        return
+    if panel is None or not policy.manages(principal, panel):
+        raise panel_not_open(review_id)
+
+
 def build_router(api: PanelApi) -> APIRouter:
     router = APIRouter(tags=["panels"])
 
     async def execute(request: Request, review_id: UUID, command: model.Command, *,
-                      actor: str, idempotency_key: str | None, if_match: str | None,
+                      principal: Principal, idempotency_key: str | None, if_match: str | None,
                       correlation_id: UUID | None, traceparent: str | None,
                       created: dict[str, str] | None = None) -> JSONResponse:
-        metadata = EventMetadata.for_request(str(review_id), actor, correlation_id, traceparent)
+        metadata = EventMetadata.for_request(str(review_id), principal, correlation_id,
+                                             traceparent)
         expected = parse_if_match(if_match)
 
         async def transaction(connection: Any) -> tuple[int, dict[str, Any]]:
@@ -143,18 +175,22 @@ def build_router(api: PanelApi) -> APIRouter:
 
     def command_route(path: str, body_model: Any, build: Callable[..., model.Command],
                       summary: str, *, mints: str | None = None,
-                      location: Callable[[UUID, str], str] | None = None) -> None:
+                      location: Callable[[UUID, str], str] | None = None,
+                      action: str = policy.MANAGE_PANEL) -> None:
         """A POST under /panels/{review_id}/...; `mints` names an id the server gives the new
-        thing (returned in the body, with a Location header)."""
+        thing (returned in the body, with a Location header); `action` is what the policy
+        checks."""
 
         async def endpoint(request: Request, review_id: UUID, body: body_model,
+                           principal: CurrentPrincipal,
                            idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
-                           actor: Actor = "unauthenticated", correlation_id: CorrelationId = None,
+                           correlation_id: CorrelationId = None,
                            traceparent: TraceParent = None) -> JSONResponse:
             fields = dict(body.model_dump())
             for name, value in request.path_params.items():
                 if name != "review_id":
                     fields[name] = _path_id(name, value)
+            await authorise_command(api, principal, review_id, fields.get("request_id"), action)
             created = None
             if mints is not None:
                 minted = str(uuid.uuid4())
@@ -162,13 +198,14 @@ def build_router(api: PanelApi) -> APIRouter:
                 created = {mints: minted,
                            "location": location(review_id, minted) if location else ""}
             command = build(review_id=review_id, **fields)
-            return await execute(request, review_id, command, actor=actor,
+            return await execute(request, review_id, command, principal=principal,
                                  idempotency_key=idempotency_key, if_match=if_match,
                                  correlation_id=correlation_id, traceparent=traceparent,
                                  created=created)
 
         router.add_api_route(f"/panels/{{review_id}}/{path}", endpoint, methods=["POST"],
                              status_code=201 if mints else 200, summary=summary,
+                             dependencies=[policy.PERMISSIONS.requires(action)],
                              name=path.replace("/", "_").replace("-", "_").replace("{", "")
                              .replace("}", ""))
 
@@ -188,7 +225,8 @@ def build_router(api: PanelApi) -> APIRouter:
                   mints="request_id",
                   location=lambda review, minted: f"/panels/{review}/requests/{minted}")
     command_route("requests/{request_id}/submission", SubmitInformationBody,
-                  model.SubmitInformation, "Record an agency's submission")
+                  model.SubmitInformation, "Record an agency's submission (by the agency itself, "
+                  "the review manager or the Chair)", action=policy.SUBMIT_INFORMATION)
     command_route("requests/{request_id}/return", ReturnInformationBody,
                   model.ReturnInformation, "Return a submission for more work, with a new due date")
     command_route("meetings", ScheduleMeetingBody, model.ScheduleMeeting,
@@ -209,54 +247,62 @@ def build_router(api: PanelApi) -> APIRouter:
     command_route("report-agreement", ReportAgreementBody, model.AgreeReport,
                   "The panel agrees the latest draft: ReviewReportAgreed is published")
 
-    async def found(review_id: UUID) -> tuple[model.PanelState, int]:
+    async def found(principal: Principal, review_id: UUID) -> tuple[model.PanelState, int]:
         panel = await load_panel(api.store.pool, review_id)
-        if panel is None or not panel[0].open:
-            raise Problem(404, f"No panel is open for review {review_id}.",
-                          title="Panel not open", field="review_id")
+        if panel is None or not panel[0].open or not policy.may_see(principal, panel[0]):
+            raise panel_not_open(review_id)
         return panel
 
     @router.get("/panels/{review_id}", summary="One panel: members and balance, warnings, Chair, "
-                "terms of reference, requests, meetings, report")
-    async def get_panel(review_id: UUID,
+                "terms of reference, requests (an agency sees only its own), meetings, report",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ_PANEL)])
+    async def get_panel(review_id: UUID, principal: CurrentPrincipal,
                         as_of: Annotated[date | None, Query()] = None) -> JSONResponse:
-        state, version = await found(review_id)
-        return JSONResponse(panel_view(state, version, as_of or api.today()),
-                            headers={"ETag": f'"{version}"'})
+        state, version = await found(principal, review_id)
+        view = panel_view(state.model_copy(update={
+            "requests": tuple(policy.visible_requests(principal, state))}),
+            version, as_of or api.today())
+        return JSONResponse(view, headers={"ETag": f'"{version}"'})
 
-    @router.get("/panels/{review_id}/requests", summary="A panel's information requests")
+    @router.get("/panels/{review_id}/requests",
+                summary="A panel's information requests (an agency sees only its own)",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ_PANEL)])
     async def list_requests(
         review_id: UUID,
+        principal: CurrentPrincipal,
         status: model.RequestStatus | None = None,
         agency: Annotated[str | None, Query(max_length=200)] = None,
         overdue: bool | None = None,
         as_of: Annotated[date | None, Query()] = None,
     ) -> dict[str, Any]:
-        state, _ = await found(review_id)
+        state, _ = await found(principal, review_id)
         today = as_of or api.today()
-        items = [request_view(r, today) for r in state.requests
+        items = [request_view(r, today) for r in policy.visible_requests(principal, state)
                  if (status is None or r.status is status)
                  and (agency is None or r.agency.casefold() == agency.strip().casefold())
                  and (overdue is None or r.overdue_on(today) == overdue)]
         return {"review_id": str(review_id), "as_of": today.isoformat(), "items": items}
 
-    @router.get("/panels/{review_id}/events", summary="The panel's own event history, in order")
-    async def history(review_id: UUID) -> dict[str, Any]:
+    @router.get("/panels/{review_id}/events", summary="The panel's own event history, in order",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ_PANEL_HISTORY)])
+    async def history(review_id: UUID, principal: CurrentPrincipal) -> dict[str, Any]:
+        await found(principal, review_id)
         events = await api.store.read_stream(stream_id(review_id))
         if not events:
-            raise Problem(404, f"No panel is open for review {review_id}.",
-                          title="Panel not open", field="review_id")
+            raise panel_not_open(review_id)
         return {"review_id": str(review_id), "events": [event_summary(e) for e in events]}
 
     @router.post("/panels/{review_id}/deadline-checks",
-                 summary="Record this panel's overdue information requests now")
-    async def check_one(review_id: UUID) -> dict[str, Any]:
-        await found(review_id)
+                 summary="Record this panel's overdue information requests now",
+                 dependencies=[policy.PERMISSIONS.requires(policy.MANAGE_PANEL)])
+    async def check_one(review_id: UUID, principal: CurrentPrincipal) -> dict[str, Any]:
+        await authorise_command(api, principal, review_id, None, policy.MANAGE_PANEL)
         recorded = await run_deadline_checks(api, [review_id])
         return {"as_of": api.today().isoformat(), "overdue_recorded": recorded}
 
     @router.post("/deadline-checks",
-                 summary="Record every panel's overdue information requests now")
+                 summary="Record every panel's overdue information requests now (operators)",
+                 dependencies=[policy.PERMISSIONS.requires(policy.CHECK_EVERY_DEADLINE)])
     async def check_all() -> dict[str, Any]:
         recorded = await run_deadline_checks(api)
         return {"as_of": api.today().isoformat(), "overdue_recorded": recorded}

@@ -62,7 +62,8 @@ def commissioning_effect(store: EventStore) -> Effect:
             case ChairAppointed():
                 command = model.RecordChair(review_id=payload.review_id,
                                             appointed_on=payload.appointed_on,
-                                            chair_name=payload.chair_name)
+                                            chair_name=payload.chair_name,
+                                            chair_subject=payload.chair_subject)
             case _:
                 return
         try:

@@ -128,14 +128,16 @@ def decide_record_chair(command: RecordChair, state: PanelState) -> list[EventPa
     """
     chair_name = required_text(command.chair_name, "chair_name", "Name the Chair.")
     if (state.chair is not None and state.chair.name == chair_name
-            and state.chair.appointed_on == command.appointed_on):
+            and state.chair.appointed_on == command.appointed_on
+            and state.chair.subject == command.chair_subject):
         return []
     events: list[EventPayload] = decide_open_panel(OpenPanel(
         review_id=command.review_id, opened_on=command.appointed_on,
         opened_because=PanelOpenedBecause.CHAIR_APPOINTED), state)
     events.append(PanelChairRecorded(review_id=command.review_id,
                                      appointed_on=command.appointed_on, chair_name=chair_name,
-                                     replaces_previous_chair=state.chair is not None))
+                                     replaces_previous_chair=state.chair is not None,
+                                     chair_subject=command.chair_subject))
     return events
 
 
@@ -340,7 +342,8 @@ def evolve(state: PanelState, event: EventPayload) -> PanelState:
                 "commissioned_on": event.commissioned_on})
         case PanelChairRecorded():
             return state.model_copy(update={
-                "chair": Chair(name=event.chair_name, appointed_on=event.appointed_on)})
+                "chair": Chair(name=event.chair_name, appointed_on=event.appointed_on,
+                               subject=event.chair_subject)})
         case AgencyJoinedPanel():
             member = Member(agency=event.agency, sector=event.sector, role=event.role,
                             joined_on=event.joined_on)

@@ -19,12 +19,13 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from dhr_panel import family
+from dhr_panel import family, policy
 from dhr_panel.family_projections import family_stream_id, family_view, load_family
+from dhr_panel.projections import load_panel
+from dhr_platform.auth import CurrentPrincipal
 from dhr_platform.commands import Aggregates, Decider, event_summary
 from dhr_platform.eventstore import EventMetadata
 from dhr_platform.http import (
-    Actor,
     CorrelationId,
     IdempotencyKey,
     IfMatch,
@@ -34,6 +35,7 @@ from dhr_platform.http import (
     request_body_model,
     run_command,
 )
+from dhr_platform.principal import Principal, Role
 from dhr_platform.service import ServiceRuntime
 
 Clock = Callable[[], datetime]
@@ -85,6 +87,17 @@ class FamilyCommandAccepted(BaseModel):
     person_id: UUID | None = None
 
 
+async def manages_review(runtime: ServiceRuntime, principal: Principal, review_id: UUID) -> bool:
+    """Whether the principal is the review manager of the review's area or its Chair, as far as
+    this service knows the review (its panel, or the area the commissioning service told)."""
+    found = await load_panel(runtime.store.pool, review_id)
+    if found is not None:
+        return policy.manages(principal, found[0])
+    area = await runtime.store.pool.fetchval(
+        "SELECT csp_area FROM commissioning_review_areas WHERE review_id = $1", review_id)
+    return policy.manages_review(principal, area, None)
+
+
 def build_family_router(runtime: ServiceRuntime, clock: Clock) -> APIRouter:
     """Routes of the family record. The store is looked up per request: the routes are built
     before the runtime has connected."""
@@ -93,11 +106,25 @@ def build_family_router(runtime: ServiceRuntime, clock: Clock) -> APIRouter:
     def records() -> Aggregates[family.Command, family.FamilyState]:
         return Aggregates(runtime.store, FAMILY_DECIDER)
 
+    def family_not_found(review_id: UUID) -> Problem:
+        return Problem(404, f"No family record for review {review_id}.",
+                       title="Family record not found")
+
+    async def may_read(principal: Principal, review_id: UUID) -> None:
+        if not (principal.has(Role.OVERSIGHT_READER)
+                or await manages_review(runtime, principal, review_id)):
+            raise family_not_found(review_id)
+
     async def execute(request: Request, review_id: UUID, command: family.Command, *,
-                      actor: str, idempotency_key: str | None, if_match: str | None,
+                      principal: Principal, idempotency_key: str | None, if_match: str | None,
                       correlation_id: UUID | None, traceparent: str | None,
                       person_id: UUID | None = None, created: bool = False) -> JSONResponse:
-        metadata = EventMetadata.for_request(str(review_id), actor, correlation_id, traceparent)
+        if not await manages_review(runtime, principal, review_id):
+            raise Problem(404, f"No review {review_id} is known here: the panel service learns "
+                          "of reviews from the commissioning service.", title="Review not found",
+                          field="review_id")
+        metadata = EventMetadata.for_request(str(review_id), principal, correlation_id,
+                                             traceparent)
         expected = parse_if_match(if_match)
         stream = family_stream_id(review_id)
 
@@ -113,17 +140,21 @@ def build_family_router(runtime: ServiceRuntime, clock: Clock) -> APIRouter:
             headers_for=(lambda answer: {"Location": f"/panels/{answer['review_id']}/family"})
             if created else None)
 
+    records_family = [policy.PERMISSIONS.requires(policy.RECORD_FAMILY)]
+    reads_family = [policy.PERMISSIONS.requires(policy.READ_FAMILY)]
+
     @router.post("/people", status_code=201, response_model=FamilyCommandAccepted,
+                 dependencies=records_family,
                  summary="Record a family member or friend and their relationship to the victim")
     async def record_family_member(
             request: Request, review_id: UUID, body: FamilyMemberBody,
+            principal: CurrentPrincipal,
             idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
-            actor: Actor = "unauthenticated", correlation_id: CorrelationId = None,
-            traceparent: TraceParent = None) -> JSONResponse:
+            correlation_id: CorrelationId = None, traceparent: TraceParent = None) -> JSONResponse:
         person_id = uuid.uuid4()
         command = family.RecordFamilyMember(review_id=review_id, recorded_at=clock(),
                                             person_id=person_id, **body.model_dump())
-        return await execute(request, review_id, command, actor=actor,
+        return await execute(request, review_id, command, principal=principal,
                              idempotency_key=idempotency_key, if_match=if_match,
                              correlation_id=correlation_id, traceparent=traceparent,
                              person_id=person_id, created=True)
@@ -131,52 +162,57 @@ def build_family_router(runtime: ServiceRuntime, clock: Clock) -> APIRouter:
     def person_route(path: str, body_model: Any, command_type: type[family.Command],
                      summary: str) -> None:
         async def endpoint(request: Request, review_id: UUID, person_id: UUID, body: body_model,
+                           principal: CurrentPrincipal,
                            idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
-                           actor: Actor = "unauthenticated", correlation_id: CorrelationId = None,
+                           correlation_id: CorrelationId = None,
                            traceparent: TraceParent = None) -> JSONResponse:
             command = command_type.model_validate({
                 "review_id": review_id, "recorded_at": clock(), "person_id": person_id,
                 **body.model_dump()})
-            return await execute(request, review_id, command, actor=actor,
+            return await execute(request, review_id, command, principal=principal,
                                  idempotency_key=idempotency_key, if_match=if_match,
                                  correlation_id=correlation_id, traceparent=traceparent,
                                  person_id=person_id)
 
         router.add_api_route(f"/people/{{person_id}}/{path}", endpoint, methods=["POST"],
                              response_model=FamilyCommandAccepted, summary=summary,
+                             dependencies=records_family,
                              name=f"family_{path.replace('-', '_')}")
 
     def offer_route(path: str, body_model: Any, command_type: type[family.Command],
                     summary: str) -> None:
         async def endpoint(request: Request, review_id: UUID, offer_number: OfferNumber,
-                           body: body_model, idempotency_key: IdempotencyKey = None,
-                           if_match: IfMatch = None, actor: Actor = "unauthenticated",
+                           body: body_model, principal: CurrentPrincipal,
+                           idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
                            correlation_id: CorrelationId = None,
                            traceparent: TraceParent = None) -> JSONResponse:
             command = command_type.model_validate({
                 "review_id": review_id, "recorded_at": clock(), "offer_number": offer_number,
                 **body.model_dump()})
-            return await execute(request, review_id, command, actor=actor,
+            return await execute(request, review_id, command, principal=principal,
                                  idempotency_key=idempotency_key, if_match=if_match,
                                  correlation_id=correlation_id, traceparent=traceparent)
 
         router.add_api_route(f"/advocacy-offers/{{offer_number}}/{path}", endpoint,
                              methods=["POST"], response_model=FamilyCommandAccepted,
+                             dependencies=records_family,
                              summary=summary, name=f"family_advocacy_{path}")
 
     def family_route(path: str, body_model: Any, command_type: type[family.Command],
                      summary: str) -> None:
         async def endpoint(request: Request, review_id: UUID, body: body_model,
+                           principal: CurrentPrincipal,
                            idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
-                           actor: Actor = "unauthenticated", correlation_id: CorrelationId = None,
+                           correlation_id: CorrelationId = None,
                            traceparent: TraceParent = None) -> JSONResponse:
             command = command_type(review_id=review_id, recorded_at=clock(), **body.model_dump())
-            return await execute(request, review_id, command, actor=actor,
+            return await execute(request, review_id, command, principal=principal,
                                  idempotency_key=idempotency_key, if_match=if_match,
                                  correlation_id=correlation_id, traceparent=traceparent)
 
         router.add_api_route(f"/{path}", endpoint, methods=["POST"],
                              response_model=FamilyCommandAccepted, summary=summary,
+                             dependencies=records_family,
                              name=f"family_{path.replace('-', '_')}")
 
     person_route("approaches", ApproachBody, family.RecordApproach,
@@ -204,22 +240,24 @@ def build_family_router(runtime: ServiceRuntime, clock: Clock) -> APIRouter:
     family_route("support-after-completion", SupportBody, family.OfferSupportAfterCompletion,
                  "Record that support after completion was offered to the family")
 
-    @router.get("", summary="The review's family involvement, with the five process facts")
-    async def get_family(review_id: UUID) -> JSONResponse:
+    @router.get("", summary="The review's family involvement, with the five process facts",
+                dependencies=reads_family)
+    async def get_family(review_id: UUID, principal: CurrentPrincipal) -> JSONResponse:
+        await may_read(principal, review_id)
         found = await load_family(runtime.store.pool, review_id)
         if found is None:
-            raise Problem(404, f"No family record for review {review_id}.",
-                          title="Family record not found")
+            raise family_not_found(review_id)
         state, version = found
         return JSONResponse(family_view(review_id, state, version),
                             headers={"ETag": f'"{version}"'})
 
-    @router.get("/events", summary="The family record's own event history, in order")
-    async def family_history(review_id: UUID) -> dict[str, Any]:
+    @router.get("/events", summary="The family record's own event history, in order",
+                dependencies=reads_family)
+    async def family_history(review_id: UUID, principal: CurrentPrincipal) -> dict[str, Any]:
+        await may_read(principal, review_id)
         events = await runtime.store.read_stream(family_stream_id(review_id))
         if not events:
-            raise Problem(404, f"No family record for review {review_id}.",
-                          title="Family record not found")
+            raise family_not_found(review_id)
         return {"review_id": str(review_id), "events": [event_summary(e) for e in events]}
 
     return router

@@ -98,6 +98,9 @@ class RecordChair(Command):
 
     appointed_on: date
     chair_name: str = Field(min_length=1, max_length=200)
+    chair_subject: str | None = Field(default=None, min_length=1, max_length=200,
+                                      description="The Chair's user id (the `sub` of their "
+                                      "tokens), which gives them access to the panel.")
 
 
 class AddMember(Command):
@@ -263,6 +266,7 @@ class _Record(BaseModel):
 class Chair(_Record):
     name: str
     appointed_on: date
+    subject: str | None = None
 
 
 class Member(_Record):

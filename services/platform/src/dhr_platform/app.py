@@ -13,6 +13,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from dhr_contracts.topics import dead_letter_topic
+from dhr_platform import dead_letters
+from dhr_platform.auth import token_verifier_from
 from dhr_platform.database import MigrationSource, create_pool, migrate, platform_migrations
 from dhr_platform.eventstore import EventStore
 from dhr_platform.http import create_app
@@ -20,7 +23,7 @@ from dhr_platform.projections import rebuild
 from dhr_platform.service import ServiceRuntime, ServiceSpec
 from dhr_platform.settings import PlatformSettings
 
-COMMANDS = ("serve", "rebuild", "migrate", "openapi")
+COMMANDS = ("serve", "rebuild", "migrate", "openapi", "dead-letters")
 
 
 def create_service_app(
@@ -33,10 +36,15 @@ def create_service_app(
     version: str = "1.0.0",
 ) -> FastAPI:
     """The service's HTTP app; starting it (its lifespan) starts the whole runtime, and stopping
-    it finishes in-flight work first."""
+    it finishes in-flight work first. Its routes take bearer tokens verified as the DHR_AUTH_*
+    settings say: without them the app can be built (to describe its API) but not started."""
+    settings = runtime.settings
+    token_verifier = token_verifier_from(settings) if settings.auth_configured else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if token_verifier is None:
+            settings.require_auth_configuration()  # refuses: there is no anonymous mode
         await runtime.start()
         app.state.runtime = runtime
         try:
@@ -47,7 +55,8 @@ def create_service_app(
     return create_app(
         title=title, version=version, description=description, routers=routers,
         readiness=runtime.readiness_checks(), error_statuses=error_statuses,
-        max_body_bytes=runtime.settings.max_body_bytes, lifespan=lifespan,
+        max_body_bytes=runtime.settings.max_body_bytes, token_verifier=token_verifier,
+        lifespan=lifespan,
     )
 
 
@@ -83,6 +92,26 @@ def openapi_text(app: FastAPI) -> str:
     return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+async def handle_dead_letters(spec: ServiceSpec, settings: PlatformSettings, *,
+                              replay_them: bool, show_all: bool, event_ids: Sequence[str]) -> int:
+    """`dhr-<service> dead-letters`: print (or replay) what the service's consumers parked."""
+    topics = [dead_letter_topic(s.topic) for s in spec.subscriptions]
+    consumers = [s.consumer for s in spec.subscriptions]
+    if replay_them:
+        done = await dead_letters.replay(settings.kafka_bootstrap, spec.name, topics, consumers,
+                                         event_ids=event_ids)
+        for letter in done:
+            print(f"replayed {letter.summary()}")
+        print(f"{len(done)} dead letter(s) replayed to their original topics")
+        return 0
+    found, _ = await dead_letters.read_dead_letters(settings.kafka_bootstrap, spec.name, topics,
+                                                    consumers, pending_only=not show_all)
+    for letter in found:
+        print(letter.summary())
+    print(f"{len(found)} dead letter(s){'' if show_all else ' not yet replayed'}")
+    return 0
+
+
 def run_service(
     argv: list[str] | None,
     *,
@@ -92,10 +121,21 @@ def run_service(
 ) -> None:
     """`dhr-<service> [serve]` runs the service; `rebuild` rebuilds its read models; `migrate`
     applies its pending database migrations and exits (a deployment runs it before a rollout);
-    `openapi` prints its OpenAPI document (what contracts/schemas/openapi holds)."""
+    `openapi` prints its OpenAPI document (what contracts/schemas/openapi holds);
+    `dead-letters` lists what its consumers parked, and with --replay republishes it."""
     parser = argparse.ArgumentParser(prog=f"dhr-{runtime.spec.name}")
     parser.add_argument("command", nargs="?", default="serve", choices=COMMANDS)
+    letters = parser.add_argument_group("dead-letters")
+    letters.add_argument("--all", action="store_true",
+                         help="list every dead letter, not only those not yet replayed")
+    letters.add_argument("--replay", action="store_true",
+                         help="republish the pending dead letters to their original topics")
+    letters.add_argument("--event-id", action="append", default=[], metavar="CE_ID",
+                         help="with --replay: only this event (repeatable)")
     args = parser.parse_args(argv)
+    if args.command == "dead-letters":
+        sys.exit(asyncio.run(handle_dead_letters(runtime.spec, settings, replay_them=args.replay,
+                                                 show_all=args.all, event_ids=args.event_id)))
     if args.command == "openapi":
         print(openapi_text(build_app(runtime)), end="")
         return

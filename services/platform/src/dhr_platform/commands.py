@@ -116,6 +116,8 @@ def event_summary(event: RecordedEvent) -> dict[str, Any]:
         "stream_version": event.stream_version,
         "recorded_at": event.recorded_at.isoformat(),
         "actor": event.metadata.get("actor"),
+        "actor_roles": event.metadata.get("actor_roles"),
+        "actor_organisation": event.metadata.get("actor_organisation"),
         "correlation_id": event.metadata.get("correlation_id"),
         "data": event.data,
     }

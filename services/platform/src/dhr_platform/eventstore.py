@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from dhr_platform.database import Connection
+from dhr_platform.principal import Principal
 
 _VERSION_SUFFIX = re.compile(r"\.v(\d+)$")
 
@@ -40,29 +41,42 @@ def schema_version_of(event_type: str) -> int:
 
 @dataclass(frozen=True)
 class EventMetadata:
-    """Who, why and in what context an event was written; travels as CloudEvents extensions."""
+    """Who, why and in what context an event was written; travels as CloudEvents extensions.
+
+    `actor` (CloudEvents `ce_actor`) is the token's subject for a command over HTTP, or the
+    service or topic that caused it; the roles and organisation of an HTTP caller are kept
+    beside it in the stored metadata (the published envelope is unchanged, ADR 0008).
+    """
 
     subject: str
     actor: str
     correlation_id: UUID = field(default_factory=uuid4)
     causation_id: UUID | None = None
     traceparent: str | None = None
+    actor_roles: tuple[str, ...] = ()
+    actor_organisation: str | None = None
 
     @classmethod
-    def for_request(cls, subject: str, actor: str, correlation_id: UUID | None = None,
+    def for_request(cls, subject: str, principal: Principal, correlation_id: UUID | None = None,
                     traceparent: str | None = None) -> EventMetadata:
-        """Metadata of a command from a request: a new correlation id when the caller gave none."""
-        return cls(subject=subject, actor=actor, correlation_id=correlation_id or uuid4(),
-                   traceparent=traceparent)
+        """Metadata of a command from an authenticated request: the actor is the token's
+        principal, never a header the client chooses; a new correlation id when none given."""
+        return cls(subject=subject, actor=principal.subject,
+                   correlation_id=correlation_id or uuid4(), traceparent=traceparent,
+                   actor_roles=principal.role_names, actor_organisation=principal.organisation)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "subject": self.subject,
             "actor": self.actor,
             "correlation_id": str(self.correlation_id),
             "causation_id": None if self.causation_id is None else str(self.causation_id),
             "traceparent": self.traceparent,
         }
+        if self.actor_roles or self.actor_organisation is not None:
+            body["actor_roles"] = list(self.actor_roles)
+            body["actor_organisation"] = self.actor_organisation
+        return body
 
 
 @dataclass(frozen=True)

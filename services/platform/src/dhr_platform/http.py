@@ -1,4 +1,5 @@
-"""HTTP app factory: problem+json errors, health, body limit, idempotent commands, OpenAPI."""
+"""HTTP app factory: problem+json errors, health, bearer tokens, body limit, idempotent
+commands, OpenAPI."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dhr_platform.auth import (
+    NotAuthenticated,
+    SigningKeysUnavailable,
+    TokenVerifier,
+    api_routes,
+    authenticate,
+)
 from dhr_platform.database import Connection
 from dhr_platform.eventstore import ConcurrencyError
 
@@ -34,8 +42,6 @@ IdempotencyKey = Annotated[
         "response and changes nothing.",
     ),
 ]
-Actor = Annotated[str, Header(alias="X-Actor", max_length=200,
-                              description="Who issues the command (until bearer tokens land).")]
 CorrelationId = Annotated[UUID | None, Header(alias="X-Correlation-Id",
                                               description="Shared by every event of one request.")]
 TraceParent = Annotated[str | None, Header(alias="traceparent", max_length=55,
@@ -50,11 +56,13 @@ class Problem(Exception):
     """An RFC 9457 problem to return as is."""
 
     def __init__(self, status: int, detail: str, *, title: str | None = None,
-                 type_: str = "about:blank", **extensions: Any):
+                 type_: str = "about:blank", headers: Mapping[str, str] | None = None,
+                 **extensions: Any):
         self.status = status
         self.detail = detail
         self.title = title or HTTPStatus(status).phrase
         self.type = type_
+        self.headers = headers
         self.extensions = extensions
         super().__init__(detail)
 
@@ -177,6 +185,16 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
     return router
 
 
+# Paths served without a token: health probes (Kubernetes has no token) and the API's own
+# description (the shape of the API is published with the code; it holds no data).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+                          "/redoc"})
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No bearer token, or one that was refused (see WWW-Authenticate)"},
+    403: {"description": "The token's role may not do this"},
+}
+
+
 def create_app(
     *,
     title: str,
@@ -186,10 +204,19 @@ def create_app(
     readiness: Mapping[str, ReadinessCheck],
     error_statuses: Mapping[type[Exception], int],
     max_body_bytes: int,
+    token_verifier: TokenVerifier | None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
-    """A service's FastAPI app with the platform's error, health and safety behaviour."""
+    """A service's FastAPI app with the platform's error, health and safety behaviour.
+
+    Every route of `routers` requires a valid bearer token; the app refuses to be built when a
+    route outside PUBLIC_PATHS would answer without one, or without a role check of its
+    service's policy (`dhr_platform.policy.Permissions.requires`), checked before its body.
+    Without a `token_verifier` (an app built only to describe its API) every such route answers
+    503.
+    """
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app.state.token_verifier = token_verifier
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -210,7 +237,19 @@ def create_app(
     @app.exception_handler(Problem)
     async def on_problem(request: Request, error: Problem) -> JSONResponse:
         return problem_response(error.status, error.detail, title=error.title, type_=error.type,
-                                instance=request.url.path, **error.extensions)
+                                instance=request.url.path, headers=error.headers,
+                                **error.extensions)
+
+    @app.exception_handler(NotAuthenticated)
+    async def on_not_authenticated(request: Request, error: NotAuthenticated) -> JSONResponse:
+        return problem_response(401, error.detail, title="Not authenticated",
+                                instance=request.url.path,
+                                headers={"WWW-Authenticate": error.www_authenticate()})
+
+    @app.exception_handler(SigningKeysUnavailable)
+    async def on_keys_unavailable(request: Request, error: SigningKeysUnavailable) -> JSONResponse:
+        return problem_response(503, str(error), title="Token keys unavailable",
+                                instance=request.url.path, headers={"Retry-After": "5"})
 
     @app.exception_handler(ConcurrencyError)
     async def on_conflict(request: Request, error: ConcurrencyError) -> JSONResponse:
@@ -229,7 +268,15 @@ def create_app(
 
     app.include_router(health_router(readiness))
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(authenticate)],
+                           responses=_AUTH_RESPONSES)
+    guarded = {route: guards for route, guards in api_routes(app.routes).items()
+               if route.split(" ", 1)[1] not in PUBLIC_PATHS}
+    unguarded = [route for route, guards in guarded.items()
+                 if not guards.authenticated or not guards.actions]
+    if unguarded:
+        raise RuntimeError("every route needs a bearer token and a policy check "
+                           f"(Permissions.requires): {unguarded}")
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     return app
 
@@ -293,12 +340,18 @@ async def run_command(
     The key is written after the command's events, in the same transaction, so the events stay
     the transaction's first write; a concurrent request with the same key waits on the key's
     primary key, rolls back, and replays the winner's response.
+
+    Keys belong to the caller (the token's subject): one caller's key never replays another's
+    answer. Callers check authorisation before they come here, so a replay is authorised too.
     """
     if idempotency_key is None:
         async with pool.acquire() as connection, connection.transaction():
             status, payload = await body(connection)
         return JSONResponse(payload, status_code=status, headers=_headers(headers_for, payload))
+    principal = getattr(request.state, "principal", None)
     scope = f"{request.method} {request.url.path}"
+    if principal is not None:
+        scope += f" by {principal.subject}"
     fingerprint = hashlib.sha256(await request.body()).hexdigest()
     stored = await _stored_response(pool, scope, idempotency_key)
     if stored is not None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:55432/dhr"
 DEV_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+# The local development issuer's names (dhr_platform.dev_issuer); refused outside development.
+DEV_AUTH_ISSUER = "urn:dhr:development-issuer"
+DEV_AUTH_AUDIENCE = "dhr"
+# Asymmetric signature algorithms only: `none` and HMAC (HS*) can never be configured.
+ACCEPTABLE_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512",
+                                   "PS256", "PS384", "PS512"})
 
 
 class PlatformSettings(BaseSettings):
@@ -30,6 +38,36 @@ class PlatformSettings(BaseSettings):
     consumer_initial_backoff_seconds: float = Field(default=0.2, ge=0)
     consumer_max_backoff_seconds: float = Field(default=5.0, ge=0)
 
+    # Bearer tokens (ADR 0008, docs/security.md): one of the two JWKS sources, issuer, audience.
+    auth_jwks_url: str | None = Field(
+        default=None, description="URL of the token issuer's JWKS (cached, fetched again on an "
+        "unknown key id).")
+    auth_jwks_file: Path | None = Field(
+        default=None, description="A JWKS file instead of a URL (the development issuer's).")
+    auth_issuer: str | None = Field(default=None, description="The `iss` tokens must carry.")
+    auth_audience: str | None = Field(default=None, description="The `aud` tokens must carry.")
+    auth_algorithms: tuple[str, ...] = Field(
+        default=("EdDSA", "ES256", "RS256"),
+        description='Accepted signature algorithms, as a JSON list (e.g. ["ES256"]).')
+    auth_leeway_seconds: float = Field(default=30.0, ge=0, le=300,
+                                       description="Clock skew allowed on exp, nbf and iat.")
+    auth_role_claim: str = Field(default="roles", min_length=1,
+                                 description="Claim holding the role (a string or a list).")
+    auth_organisation_claim: str = Field(default="org", min_length=1,
+                                         description="Claim holding the organisation.")
+    auth_jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    auth_jwks_min_refresh_seconds: float = Field(
+        default=10.0, ge=0, description="Least time between two fetches for unknown key ids.")
+
+    @field_validator("auth_algorithms")
+    @classmethod
+    def _asymmetric_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        refused = sorted(set(value) - ACCEPTABLE_ALGORITHMS)
+        if refused or not value:
+            raise ValueError(f"{refused or 'nothing'} refused: accepted algorithms must be among "
+                             f"{sorted(ACCEPTABLE_ALGORITHMS)} (never none or HMAC)")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str) -> str:
@@ -49,3 +87,25 @@ class PlatformSettings(BaseSettings):
             raise ValueError(
                 "DHR_DATABASE_URL and DHR_KAFKA_BOOTSTRAP must be set outside development"
             )
+        if self.auth_issuer == DEV_AUTH_ISSUER:
+            raise ValueError("the development token issuer is refused outside development")
+        if self.auth_jwks_url is not None and not self.auth_jwks_url.startswith("https://"):
+            raise ValueError("DHR_AUTH_JWKS_URL must be an https:// URL outside development")
+
+    @property
+    def auth_configured(self) -> bool:
+        """Whether tokens can be verified: issuer, audience and exactly one JWKS source."""
+        return bool(self.auth_issuer and self.auth_audience) and (
+            (self.auth_jwks_url is None) != (self.auth_jwks_file is None))
+
+    def require_auth_configuration(self) -> None:
+        """Refuse to serve HTTP without a complete token configuration (there is no anonymous
+        mode, in development either: `make run` wires the development issuer)."""
+        missing = [name for name, value in (("DHR_AUTH_ISSUER", self.auth_issuer),
+                                            ("DHR_AUTH_AUDIENCE", self.auth_audience))
+                   if not value]
+        if (self.auth_jwks_url is None) == (self.auth_jwks_file is None):
+            missing.append("exactly one of DHR_AUTH_JWKS_URL and DHR_AUTH_JWKS_FILE")
+        if missing:
+            raise ValueError(f"bearer-token verification is not configured: set {', '.join(missing)}"
+                             " (see docs/security.md)")

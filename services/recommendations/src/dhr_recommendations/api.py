@@ -19,11 +19,11 @@ from dhr_contracts.recommendations import (
     ImplementationStatus,
     ResponseStatus,
 )
+from dhr_platform.auth import CurrentPrincipal
 from dhr_platform.commands import Aggregates, Decider, event_summary
 from dhr_platform.database import Connection
 from dhr_platform.eventstore import ConcurrencyError, EventMetadata, EventStore
 from dhr_platform.http import (
-    Actor,
     CorrelationId,
     IdempotencyKey,
     IfMatch,
@@ -33,8 +33,10 @@ from dhr_platform.http import (
     request_body_model,
     run_command,
 )
+from dhr_platform.policy import forbidden
+from dhr_platform.principal import Principal, Role
 from dhr_platform.service import ServiceRuntime
-from dhr_recommendations import domain, model
+from dhr_recommendations import domain, model, policy
 from dhr_recommendations.config import RecommendationsSettings
 from dhr_recommendations.projections import (
     load_recommendation,
@@ -134,26 +136,40 @@ async def run_deadline_checks(api: RecommendationsApi,
 def build_router(api: RecommendationsApi) -> APIRouter:
     router = APIRouter(tags=["recommendations"])
 
-    async def found(recommendation_id: UUID) -> tuple[model.RecommendationState, int]:
+    async def found(principal: Principal, recommendation_id: UUID,
+                    visible: Callable[[Principal, model.RecommendationState], bool] =
+                    policy.may_see) -> tuple[model.RecommendationState, int]:
+        """The recommendation, or the same 404 whether it is missing or not the caller's."""
         recommendation = await load_recommendation(api.store.pool, recommendation_id)
-        if recommendation is None:
+        if recommendation is None or not visible(principal, recommendation[0]):
             raise Problem(404, f"No recommendation {recommendation_id}.",
                           title="Recommendation not found", field="recommendation_id")
         return recommendation
 
+    def reads_history(principal: Principal, state: model.RecommendationState) -> bool:
+        return principal.has(Role.OVERSIGHT_READER) or policy.manages(principal, state)
+
     @router.post("/recommendations", status_code=201,
-                 summary="Enter a recommendation directly; it is recorded with its SMART check")
-    async def record(request: Request, body: RecordBody, idempotency_key: IdempotencyKey = None,
-                     actor: Actor = "unauthenticated", correlation_id: CorrelationId = None,
+                 summary="Enter a recommendation directly; it is recorded with its SMART check",
+                 dependencies=[policy.PERMISSIONS.requires(policy.ENTER)])
+    async def record(request: Request, body: RecordBody, principal: CurrentPrincipal,
+                     idempotency_key: IdempotencyKey = None,
+                     correlation_id: CorrelationId = None,
                      traceparent: TraceParent = None) -> JSONResponse:
         recommendation_id = uuid.uuid4()
         fields = dict(body.model_dump())
-        metadata = EventMetadata.for_request(str(fields["review_id"]), actor, correlation_id,
-                                             traceparent)
+        async with api.store.pool.acquire() as connection:
+            area = await known_area(connection, fields["review_id"])
+        # The area the commissioning service told wins over the body's; either must be the
+        # review manager's own.
+        fields["csp_area"] = area or fields.get("csp_area")
+        if not principal.belongs_to(fields["csp_area"]):
+            raise forbidden(principal, "enter a recommendation of another CSP area (or of a "
+                            "review whose area is unknown: give csp_area)")
+        metadata = EventMetadata.for_request(str(fields["review_id"]), principal,
+                                             correlation_id, traceparent)
 
         async def transaction(connection: Connection) -> tuple[int, dict[str, Any]]:
-            if fields.get("csp_area") is None:
-                fields["csp_area"] = await known_area(connection, fields["review_id"])
             command = api.record_command(recommendation_id=recommendation_id, **fields)
             outcome = await api.recommendations.execute(
                 connection, stream_id(recommendation_id), command, metadata)
@@ -167,23 +183,27 @@ def build_router(api: RecommendationsApi) -> APIRouter:
                                  headers_for=lambda answer: {"Location": answer["location"]})
 
     def addressee_route(path: str, body_model: Any, build: Callable[..., model.Command],
-                        summary: str, *, mints: str | None = None) -> None:
-        """A POST under /recommendations/{recommendation_id}/addressees/{addressee_id}/..."""
+                        summary: str, action: str, *, mints: str | None = None) -> None:
+        """A POST under /recommendations/{recommendation_id}/addressees/{addressee_id}/...;
+        `action` is what the policy checks."""
 
         async def endpoint(request: Request, recommendation_id: UUID, addressee_id: str,
-                           body: body_model, idempotency_key: IdempotencyKey = None,
-                           if_match: IfMatch = None, actor: Actor = "unauthenticated",
+                           body: body_model, principal: CurrentPrincipal,
+                           idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
                            correlation_id: CorrelationId = None,
                            traceparent: TraceParent = None) -> JSONResponse:
-            state, _ = await found(recommendation_id)
+            state, _ = await found(principal, recommendation_id)
+            addressee = state.addressee(addressee_id)  # the decider's 404 when there is none
+            if not policy.may_act_for(principal, state, addressee, action):
+                raise forbidden(principal, f"{action} for another addressee")
             fields = dict(body.model_dump())
             extra: dict[str, str] = {}
             if mints is not None:
                 fields[mints] = extra[mints] = str(uuid.uuid4())
             command = build(recommendation_id=recommendation_id, addressee_id=addressee_id,
                             **fields)
-            metadata = EventMetadata.for_request(str(state.review_id), actor, correlation_id,
-                                                 traceparent)
+            metadata = EventMetadata.for_request(str(state.review_id), principal,
+                                                 correlation_id, traceparent)
             expected = parse_if_match(if_match)
 
             async def transaction(connection: Connection) -> tuple[int, dict[str, Any]]:
@@ -198,6 +218,7 @@ def build_router(api: RecommendationsApi) -> APIRouter:
         router.add_api_route(
             f"/recommendations/{{recommendation_id}}/addressees/{{addressee_id}}/{path}",
             endpoint, methods=["POST"], status_code=201 if mints else 200, summary=summary,
+            dependencies=[policy.PERMISSIONS.requires(action)],
             name=path.replace("-", "_"))
 
     def verify(**fields: Any) -> model.Command:
@@ -205,26 +226,32 @@ def build_router(api: RecommendationsApi) -> APIRouter:
             reverification_months=api.settings.recommendations_reverification_months, **fields)
 
     addressee_route("responses", ResponseBody, model.RecordResponse,
-                    "Record the addressee's response (legal moves only; a rejection needs a reason)")
+                    "Record the addressee's response (legal moves only; a rejection needs a reason)",
+                    policy.RESPOND)
     addressee_route("implementation-claims", ClaimBody, model.ClaimImplementation,
-                    "Record the addressee's claimed progress (its claim, not the CSP's view)")
+                    "Record the addressee's claimed progress (its claim, not the CSP's view)",
+                    policy.RESPOND)
     addressee_route("verifications", VerifyBody, verify,
-                    "Record the implementation status the CSP verified")
+                    "Record the implementation status the CSP verified", policy.VERIFY)
     addressee_route("correspondence", CorrespondenceBody, model.LogCorrespondence,
-                    "Log correspondence or evidence with the addressee", mints="entry_id")
+                    "Log correspondence or evidence with the addressee", policy.CORRESPOND,
+                    mints="entry_id")
 
     @router.get("/recommendations/{recommendation_id}",
                 summary="One recommendation: SMART check, addressees with both status axes, "
-                "NTSB-style status, history and correspondence")
-    async def get_recommendation(recommendation_id: UUID,
+                "NTSB-style status, history and correspondence",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ)])
+    async def get_recommendation(recommendation_id: UUID, principal: CurrentPrincipal,
                                  as_of: Annotated[date | None, Query()] = None) -> JSONResponse:
-        state, version = await found(recommendation_id)
+        state, version = await found(principal, recommendation_id)
         return JSONResponse(recommendation_view(state, version, as_of or api.today()),
                             headers={"ETag": f'"{version}"'})
 
     @router.get("/recommendations/{recommendation_id}/events",
-                summary="The recommendation's event history, in order")
-    async def history(recommendation_id: UUID) -> dict[str, Any]:
+                summary="The recommendation's event history, in order",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ_HISTORY)])
+    async def history(recommendation_id: UUID, principal: CurrentPrincipal) -> dict[str, Any]:
+        await found(principal, recommendation_id, reads_history)
         events = await api.store.read_stream(stream_id(recommendation_id))
         if not events:
             raise Problem(404, f"No recommendation {recommendation_id}.",
@@ -233,20 +260,25 @@ def build_router(api: RecommendationsApi) -> APIRouter:
                 "events": [event_summary(e) for e in events]}
 
     @router.get("/reviews/{review_id}/recommendations",
-                summary="A review's recommendations, in report order")
-    async def of_review(review_id: UUID,
+                summary="A review's recommendations, in report order",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ)])
+    async def of_review(review_id: UUID, principal: CurrentPrincipal,
                         as_of: Annotated[date | None, Query()] = None) -> dict[str, Any]:
         today = as_of or api.today()
+        arguments: list[Any] = [review_id]
+        visible = policy.visible_recommendations(principal).where(arguments)
         rows = await api.store.pool.fetch(
-            """SELECT version, state FROM recommendations WHERE review_id = $1
-                ORDER BY number NULLS LAST, issued_on, recommendation_id""", review_id)
+            f"""SELECT version, state FROM recommendations r WHERE review_id = $1 AND {visible}
+                ORDER BY number NULLS LAST, issued_on, recommendation_id""", *arguments)
         return {"review_id": str(review_id), "as_of": today.isoformat(), "items": [
             recommendation_view(model.RecommendationState.model_validate(row["state"]),
                                 row["version"], today) for row in rows]}
 
     @router.get("/action-plans",
-                summary="Action plans: one row per addressee of each recommendation, filtered")
+                summary="Action plans: one row per addressee of each recommendation, filtered",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ)])
     async def action_plans(
+        principal: CurrentPrincipal,
         area: Annotated[str | None, Query(max_length=200, description="CSP area")] = None,
         addressee_type: AddresseeType | None = None,
         status: Annotated[str | None, Query(pattern="^(open|closed)$",
@@ -262,7 +294,9 @@ def build_router(api: RecommendationsApi) -> APIRouter:
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
         today = as_of or api.today()
-        conditions, arguments = ["true"], [today]
+        arguments: list[Any] = [today]
+        conditions = [policy.visible_addressee_rows(
+            principal, area_column="r.csp_area", addressee_column="a.name").where(arguments)]
 
         def where(condition: str, value: Any) -> None:
             arguments.append(value)
@@ -306,33 +340,40 @@ def build_router(api: RecommendationsApi) -> APIRouter:
                  LIMIT {limit} OFFSET {offset}""", *arguments)
         return {"as_of": today.isoformat(), "items": [_action_plan_row(row) for row in rows]}
 
-    @router.get("/escalations", summary="Escalated overdue deadlines, to the CSP or to oversight")
+    @router.get("/escalations", summary="Escalated overdue deadlines, to the CSP or to oversight",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ)])
     async def escalations(
+        principal: CurrentPrincipal,
         to: EscalationTarget | None = None,
         area: Annotated[str | None, Query(max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
+        arguments: list[Any] = [None if to is None else to.value, area]
+        visible = policy.visible_addressee_rows(
+            principal, area_column="e.csp_area", addressee_column="a.name").where(arguments)
         rows = await api.store.pool.fetch(
             f"""SELECT e.*, a.name, a.addressee_type, a.ntsb_status, a.open
                   FROM recommendation_escalations e
                   LEFT JOIN recommendation_addressees a USING (recommendation_id, addressee_id)
                  WHERE ($1::text IS NULL OR e.escalated_to = $1)
-                   AND ($2::text IS NULL OR lower(e.csp_area) = lower($2))
+                   AND ($2::text IS NULL OR lower(e.csp_area) = lower($2)) AND {visible}
                  ORDER BY e.escalated_on, e.recommendation_id, e.addressee_id, e.reason
-                 LIMIT {limit} OFFSET {offset}""",
-            None if to is None else to.value, area)
+                 LIMIT {limit} OFFSET {offset}""", *arguments)
         return {"to": None if to is None else to.value,
                 "items": [_jsonable(dict(row)) for row in rows]}
 
     @router.post("/recommendations/{recommendation_id}/deadline-checks",
-                 summary="Record this recommendation's overdue deadlines now")
-    async def check_one(recommendation_id: UUID) -> dict[str, Any]:
-        await found(recommendation_id)
+                 summary="Record this recommendation's overdue deadlines now",
+                 dependencies=[policy.PERMISSIONS.requires(policy.CHECK_DEADLINES)])
+    async def check_one(recommendation_id: UUID, principal: CurrentPrincipal) -> dict[str, Any]:
+        await found(principal, recommendation_id, policy.manages)
         recorded = await run_deadline_checks(api, [recommendation_id])
         return {"as_of": api.today().isoformat(), "recorded": recorded}
 
-    @router.post("/deadline-checks", summary="Record every recommendation's overdue deadlines now")
+    @router.post("/deadline-checks",
+                 summary="Record every recommendation's overdue deadlines now (operators)",
+                 dependencies=[policy.PERMISSIONS.requires(policy.CHECK_EVERY_DEADLINE)])
     async def check_all() -> dict[str, Any]:
         recorded = await run_deadline_checks(api)
         return {"as_of": api.today().isoformat(), "recorded": recorded}

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from dhr_platform.http import Problem
 from dhr_platform.service import ServiceRuntime
-from dhr_recommendations import library
+from dhr_recommendations import library, policy
 
 Theme = Literal[library.THEMES]  # type: ignore[valid-type]
 Level = Literal[library.LEVELS]  # type: ignore[valid-type]
@@ -50,8 +50,12 @@ def build_library_router(
 ) -> APIRouter:
     """The library's routes; the pool is looked up per request (routes exist before it does).
     `index` is the one recurrence links use, and `similarity_threshold` /library/similar's
-    default, the one recurrence links use."""
-    router = APIRouter(prefix="/library", tags=["library"])
+    default, the one recurrence links use.
+
+    The library is shared national learning: every route is open to each person's role
+    (policy.SEARCH_LIBRARY), not to machine clients or operators."""
+    router = APIRouter(prefix="/library", tags=["library"],
+                       dependencies=[policy.PERMISSIONS.requires(policy.SEARCH_LIBRARY)])
 
     def pool() -> asyncpg.Pool:
         return runtime.pool
