@@ -24,6 +24,7 @@ from webhook_support import (
 
 from dhr_contracts.recommendations import CorrespondenceDirection
 from support.kafka import eventually
+from support.tokens import TestIssuer
 
 POLICE = "Norfolk Constabulary"
 HEALTH = "Norfolk and Waveney ICB"
@@ -38,9 +39,10 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-async def integration(fresh_database: str,
-                      kafka_bootstrap: str) -> AsyncIterator[RunningIntegration]:
-    async with running_integration(settings_for_test(fresh_database, kafka_bootstrap)) as service:
+async def integration(fresh_database: str, kafka_bootstrap: str,
+                      token_issuer: TestIssuer) -> AsyncIterator[RunningIntegration]:
+    settings = settings_for_test(fresh_database, kafka_bootstrap, token_issuer)
+    async with running_integration(settings, token_issuer) as service:
         yield service
 
 
@@ -224,10 +226,12 @@ async def _at_least(count: Any, minimum: int) -> bool:
 
 
 async def test_a_delivery_never_accepted_within_its_maximum_age_is_failed_and_shown(
-        fresh_database: str, kafka_bootstrap: str, receiver: Receiver) -> None:
-    settings = settings_for_test(fresh_database, kafka_bootstrap, webhook_max_age_seconds=1.0)
+        fresh_database: str, kafka_bootstrap: str, token_issuer: TestIssuer,
+        receiver: Receiver) -> None:
+    settings = settings_for_test(fresh_database, kafka_bootstrap, token_issuer,
+                                 webhook_max_age_seconds=1.0)
     receiver.answer = lambda received: 500
-    async with running_integration(settings) as integration:
+    async with running_integration(settings, token_issuer) as integration:
         subscription = await integration.subscribe(POLICE, receiver.url)
         review = PanelStream()
         events = [review.requested(POLICE), review.requested(POLICE)]
@@ -245,14 +249,14 @@ async def test_a_delivery_never_accepted_within_its_maximum_age_is_failed_and_sh
         assert first["last_status_code"] == 500 and "500" in first["last_error"]
         shown = (await integration.client.get(
             f"/webhook-subscriptions/{subscription['subscription_id']}",
-            headers={"X-Organisation": POLICE})).json()
+            headers=integration.headers(POLICE))).json()
         assert shown["deliveries"]["failed"] == 2
 
         # Once the receiver is fixed, a replay sends them again.
         receiver.answer = lambda received: 204
         replayed = await integration.client.post(
             f"/webhook-subscriptions/{subscription['subscription_id']}/replays",
-            json={"from_event_id": str(events[0].id)}, headers={"X-Organisation": POLICE})
+            json={"from_event_id": str(events[0].id)}, headers=integration.headers(POLICE))
         assert replayed.status_code == 202 and replayed.json()["deliveries"] == 2
         got = await receiver.wait_for(2)
         assert [r.event_id for r in got] == ids(*events)
@@ -266,7 +270,7 @@ async def test_a_replay_redelivers_from_a_chosen_event_or_time_with_the_same_ids
         integration: RunningIntegration, receiver: Receiver) -> None:
     subscription = await integration.subscribe(POLICE, receiver.url)
     path = f"/webhook-subscriptions/{subscription['subscription_id']}/replays"
-    headers = {"X-Organisation": POLICE}
+    headers = integration.headers(POLICE)
     review, other = PanelStream(), PanelStream()
     start = datetime.now(UTC)
     events = [review.requested(POLICE, at=start + timedelta(minutes=minute)) for minute in range(4)]
@@ -315,7 +319,7 @@ async def test_a_replay_needs_one_starting_point_that_concerns_the_organisation(
     await integration.publish(integration.panel_topic, foreign)
     await eventually(lambda: integration.matched(foreign.id))
     path = f"/webhook-subscriptions/{subscription['subscription_id']}/replays"
-    headers = {"X-Organisation": POLICE}
+    headers = integration.headers(POLICE)
 
     unknown = await integration.client.post(path, json={"from_event_id": str(foreign.id)},
                                             headers=headers)
@@ -357,7 +361,7 @@ async def test_a_subscription_request_is_refused_with_a_problem_naming_the_field
                    **body}
 
         refused = await integration.client.post("/webhook-subscriptions", json=request,
-                                                headers={"X-Organisation": POLICE})
+                                                headers=integration.headers(POLICE))
 
         assert refused.status_code == 422, body
         assert refused.headers["content-type"] == "application/problem+json"
@@ -367,16 +371,77 @@ async def test_a_subscription_request_is_refused_with_a_problem_naming_the_field
         assert says in errors[field], (body, problem)
         assert field in problem["detail"]
     listed = await integration.client.get("/webhook-subscriptions",
-                                          headers={"X-Organisation": POLICE})
+                                          headers=integration.headers(POLICE))
     assert listed.json()["items"] == []
 
 
-async def test_a_caller_that_names_no_organisation_is_refused(
+async def test_a_request_without_a_token_is_refused_before_anything_else(
         integration: RunningIntegration) -> None:
-    refused = await integration.client.get("/webhook-subscriptions")
+    for method, path in [("GET", "/webhook-subscriptions"), ("POST", "/webhook-subscriptions"),
+                         ("GET", f"/webhook-subscriptions/{uuid.uuid4()}/deliveries")]:
+        refused = await integration.client.request(method, path, json={"url": "nothing"})
 
-    assert refused.status_code == 401
-    assert refused.json()["field"] == "X-Organisation"
+        assert refused.status_code == 401, (method, path)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(("role", "organisation"), [
+    ("panel_member", POLICE), ("review_manager", "Norfolk"), ("chair", None),
+    ("oversight_reader", "Home Office"), ("admin", "DHR operations"),
+    ("agency_system", None)])
+async def test_a_role_that_may_not_manage_an_agency_s_webhooks_is_forbidden(
+        integration: RunningIntegration, role: str, organisation: str | None) -> None:
+    headers = integration.headers(organisation, role=role)
+
+    listed = await integration.client.get("/webhook-subscriptions", headers=headers)
+    created = await integration.client.post("/webhook-subscriptions", headers=headers,
+                                            json={"url": "not even a url", "kinds": []})
+
+    for refused in (listed, created):  # 403, not 422: the body is not even read
+        assert refused.status_code == 403, (role, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["title"] == "Forbidden"
+    count = await integration.runtime.pool.fetchval("SELECT count(*) FROM webhook_subscriptions")
+    assert count == 0
+
+
+async def test_another_organisation_s_subscription_is_answered_as_a_missing_one(
+        integration: RunningIntegration, receiver: Receiver) -> None:
+    mine = await integration.subscribe(POLICE, receiver.url)
+    review = PanelStream()
+    event = review.requested(POLICE)
+    await integration.publish(integration.panel_topic, event)
+    await receiver.wait_for(1)
+    health = integration.headers(HEALTH, role="agency_lead")
+    made_up = uuid.uuid4()
+
+    def hidden(subscription_id: Any) -> list[tuple[str, str, dict[str, Any] | None]]:
+        path = f"/webhook-subscriptions/{subscription_id}"
+        return [("GET", path, None), ("GET", f"{path}/deliveries", None),
+                ("POST", f"{path}/replays", {"from_time": "2026-01-01T00:00:00Z"}),
+                ("DELETE", path, None)]
+
+    for (method, path, body), (_, missing_path, _) in zip(
+            hidden(mine["subscription_id"]), hidden(made_up), strict=True):
+        theirs = await integration.client.request(method, path, json=body, headers=health)
+        missing = await integration.client.request(method, missing_path, json=body,
+                                                   headers=health)
+
+        assert theirs.status_code == missing.status_code == 404, (method, path)
+        expected = missing.json()
+        expected.update(detail=expected["detail"].replace(str(made_up),
+                                                          mine["subscription_id"]),
+                        instance=expected["instance"].replace(str(made_up),
+                                                              mine["subscription_id"]))
+        assert theirs.json() == expected
+    listed = await integration.client.get("/webhook-subscriptions", headers=health)
+    assert listed.json()["items"] == []
+
+    # Still there for its own organisation, with nothing replayed by the other.
+    shown = await integration.client.get(mine["location"], headers=integration.headers(POLICE))
+    assert shown.status_code == 200
+    assert len(await integration.deliveries(POLICE, mine["subscription_id"])) == 1
 
 
 async def test_an_organisation_sees_and_stops_only_its_own_subscriptions(
@@ -384,7 +449,7 @@ async def test_an_organisation_sees_and_stops_only_its_own_subscriptions(
     created = await integration.client.post(
         "/webhook-subscriptions", json={"url": receiver.url, "kinds": ["information_requests"],
                                         "description": "case system"},
-        headers={"X-Organisation": POLICE, "Idempotency-Key": "subscribe-1"})
+        headers=integration.headers(POLICE, **{"Idempotency-Key": "subscribe-1"}))
     assert created.status_code == 201
     mine = created.json()
     assert mine["secret"].startswith("whsec_") and mine["organisation"] == POLICE
@@ -393,16 +458,17 @@ async def test_an_organisation_sees_and_stops_only_its_own_subscriptions(
     retried = await integration.client.post(
         "/webhook-subscriptions", json={"url": receiver.url, "kinds": ["information_requests"],
                                         "description": "case system"},
-        headers={"X-Organisation": POLICE, "Idempotency-Key": "subscribe-1"})
+        headers=integration.headers(POLICE, **{"Idempotency-Key": "subscribe-1"}))
     assert retried.json() == mine  # the same subscription, and its secret again
     theirs = await integration.client.post(
         "/webhook-subscriptions", json={"url": receiver.url, "kinds": ["information_requests"],
                                         "description": "case system"},
-        headers={"X-Organisation": HEALTH, "Idempotency-Key": "subscribe-1"})
+        headers=integration.headers(HEALTH, **{"Idempotency-Key": "subscribe-1"}))
     assert theirs.status_code == 201 and theirs.json()["subscription_id"] != mine["subscription_id"]
 
-    police = {"X-Organisation": "  norfolk   CONSTABULARY "}  # names compare loosely
-    health = {"X-Organisation": HEALTH}
+    # The police's lead, by hand, with the name spelt loosely: names compare loosely.
+    police = integration.headers("  norfolk   CONSTABULARY ", role="agency_lead")
+    health = integration.headers(HEALTH)
     shown = (await integration.client.get(path, headers=police)).json()
     assert "secret" not in shown and shown["deliveries"]["pending"] == 0
     listed = (await integration.client.get("/webhook-subscriptions", headers=police)).json()

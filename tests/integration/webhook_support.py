@@ -29,6 +29,7 @@ from dhr_integration.__main__ import build_app, build_runtime
 from dhr_integration.config import IntegrationSettings
 from dhr_local.process import free_port
 from dhr_platform.service import ServiceRuntime
+from support.tokens import TestIssuer
 
 # --- the receiver ---------------------------------------------------------------------------
 
@@ -228,10 +229,13 @@ async def publish(bootstrap: str, topic: str, *envelopes: Envelope) -> None:
 # --- the integration service -----------------------------------------------------------------
 
 
-def settings_for_test(database_url: str, kafka_bootstrap: str, **overrides: Any) -> IntegrationSettings:
-    """Topics and a consumer group of the test's own, and retries fast enough to watch."""
+def settings_for_test(database_url: str, kafka_bootstrap: str, tokens: TestIssuer,
+                      **overrides: Any) -> IntegrationSettings:
+    """Topics and a consumer group of the test's own, retries fast enough to watch, and trust
+    in the test token issuer."""
     run = uuid.uuid4().hex[:10]
     values: dict[str, Any] = {
+        **tokens.settings(),
         "database_url": database_url, "kafka_bootstrap": kafka_bootstrap, "environment": "test",
         "consumer_initial_backoff_seconds": 0.01, "consumer_max_attempts": 2,
         "integration_topics": (f"test.{run}.commissioning.events.v1",
@@ -246,11 +250,23 @@ def settings_for_test(database_url: str, kafka_bootstrap: str, **overrides: Any)
     return IntegrationSettings(**values)
 
 
+def organisation_slug(organisation: str | None) -> str:
+    return "-".join((organisation or "none").lower().split())
+
+
 @dataclass
 class RunningIntegration:
     client: httpx.AsyncClient
     runtime: ServiceRuntime
     settings: IntegrationSettings
+    tokens: TestIssuer
+
+    def headers(self, organisation: str | None, role: str = "agency_system",
+                **extra: str) -> dict[str, str]:
+        """An organisation's bearer token (its case system's by default), and `extra` headers."""
+        subject = f"{role}-{organisation_slug(organisation)}"
+        return {**self.tokens.headers(role=role, organisation=organisation, subject=subject),
+                **extra}
 
     @property
     def commissioning_topic(self) -> str:
@@ -270,7 +286,7 @@ class RunningIntegration:
     async def subscribe(self, organisation: str, url: str, **body: Any) -> dict[str, Any]:
         body = {"url": url, "kinds": ["information_requests", "deadlines"], **body}
         response = await self.client.post("/webhook-subscriptions", json=body,
-                                          headers={"X-Organisation": organisation})
+                                          headers=self.headers(organisation))
         assert response.status_code == 201, response.text
         subscription: dict[str, Any] = response.json()
         return subscription
@@ -278,7 +294,7 @@ class RunningIntegration:
     async def deliveries(self, organisation: str, subscription_id: str,
                          **query: Any) -> list[dict[str, Any]]:
         response = await self.client.get(f"/webhook-subscriptions/{subscription_id}/deliveries",
-                                         params=query, headers={"X-Organisation": organisation})
+                                         params=query, headers=self.headers(organisation))
         assert response.status_code == 200, response.text
         items: list[dict[str, Any]] = response.json()["items"]
         return items
@@ -298,13 +314,14 @@ class RunningIntegration:
 
 
 @asynccontextmanager
-async def running_integration(settings: IntegrationSettings) -> AsyncIterator[RunningIntegration]:
+async def running_integration(settings: IntegrationSettings,
+                              tokens: TestIssuer) -> AsyncIterator[RunningIntegration]:
     runtime = build_runtime(settings)
     app = build_app(settings, runtime=runtime)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://integration") as client:
-            yield RunningIntegration(client, runtime, settings)
+            yield RunningIntegration(client, runtime, settings, tokens)
 
 
 @asynccontextmanager

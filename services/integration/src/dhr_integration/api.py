@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from dhr_integration import subscriptions
+from dhr_integration import policy, subscriptions
 from dhr_integration.config import IntegrationSettings
 from dhr_integration.domain import (
     EventKind,
@@ -23,6 +23,7 @@ from dhr_integration.domain import (
     target_url_errors,
 )
 from dhr_integration.signatures import new_secret
+from dhr_platform.auth import CurrentPrincipal
 from dhr_platform.database import Connection
 from dhr_platform.http import IdempotencyKey, Problem, run_command
 from dhr_platform.service import ServiceRuntime
@@ -30,23 +31,18 @@ from dhr_platform.service import ServiceRuntime
 ERROR_STATUSES: dict[type[Exception], int] = {}
 
 
-async def caller_organisation(
-    organisation: Annotated[str | None, Header(
-        alias="X-Organisation", max_length=200,
-        description="The calling organisation, spelt as the records name it (e.g. `Norfolk "
-        "Constabulary`). Stands in for the bearer token's organisation claim until tokens "
-        "land.")] = None,
-) -> str:
-    """The organisation the caller acts for.
+async def caller_organisation(principal: CurrentPrincipal) -> str:
+    """The organisation the caller acts for: its token's organisation claim.
 
-    AUTHENTICATION PLUGS IN HERE, and only here: when bearer tokens land this takes the verified
-    principal (`dhr_platform.auth.CurrentPrincipal`) and returns its organisation claim instead
-    of trusting a header. Every route takes the caller's organisation from this function.
+    Every route takes the caller's organisation from here, so a subscription is only ever seen,
+    stopped or replayed by its own organisation. The router already refused other roles; the
+    check is repeated so that no route can use this without it.
     """
-    if organisation is None or not organisation.strip():
-        raise Problem(401, "Say which organisation is calling with the X-Organisation header.",
-                      title="Organisation required", field="X-Organisation")
-    return " ".join(organisation.split())
+    policy.PERMISSIONS.require(principal, policy.MANAGE_WEBHOOKS)
+    if principal.organisation is None or not principal.organisation.strip():
+        raise Problem(403, "Your token names no organisation, so it has no webhook "
+                      "subscriptions.", title="Forbidden")
+    return " ".join(principal.organisation.split())
 
 
 Organisation = Annotated[str, Depends(caller_organisation)]
@@ -104,7 +100,8 @@ def not_found(subscription_id: UUID) -> Problem:
 
 
 def scoped_key(organisation: str, idempotency_key: str | None) -> str | None:
-    """Idempotency keys are the organisation's own: another's key never replays its answer."""
+    """Idempotency keys are the caller's (run_command scopes them by the token's subject) and
+    the organisation's: a subject acting for another organisation never replays its answer."""
     if idempotency_key is None:
         return None
     return f"{organisation_key(organisation)}\n{idempotency_key}"
@@ -120,7 +117,8 @@ class IntegrationApi:
 
 
 def build_router(api: IntegrationApi) -> APIRouter:
-    router = APIRouter(prefix="/webhook-subscriptions", tags=["webhooks"])
+    router = APIRouter(prefix="/webhook-subscriptions", tags=["webhooks"],
+                       dependencies=[policy.PERMISSIONS.requires(policy.MANAGE_WEBHOOKS)])
 
     async def found(connection: Connection, organisation: str, subscription_id: UUID) -> Any:
         row = await subscriptions.find_subscription(connection, organisation, subscription_id)
