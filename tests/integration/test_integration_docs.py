@@ -1,6 +1,7 @@
 """docs/integration.md works as written: its examples marked `tested=<name>` are run, in the order
 an agency would use them, against the commissioning, panel and integration services on real
-ports, with the page's own webhook receiver as the receiver."""
+ports, with the page's own webhook receiver as the receiver. The services trust the test token
+issuer, and the shell examples get `$TOKEN`: one of the agency's case system, as the page says."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from dhr_integration.signatures import signature_header
 from dhr_local.process import free_port
 from dhr_panel.__main__ import build_app as build_panel_app
 from dhr_panel.config import PanelSettings
+from support.tokens import TestIssuer
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "integration.md"
 EXAMPLE = re.compile(r"^```(?P<language>\w+) tested=(?P<name>[\w-]+)\n(?P<code>.*?)^```$",
@@ -69,6 +71,7 @@ class System:
     bootstrap: str
     directory: Path
     organisation: str
+    tokens: TestIssuer
     receiver_port: int = field(default_factory=free_port)
     variables: dict[str, str] = field(default_factory=dict)
 
@@ -143,11 +146,11 @@ class PageReceiver:
 
 
 @pytest.fixture
-async def system(fresh_database: str, kafka_bootstrap: str,
-                 tmp_path: Path) -> AsyncIterator[System]:
+async def system(fresh_database: str, kafka_bootstrap: str, tmp_path: Path,
+                 token_issuer: TestIssuer) -> AsyncIterator[System]:
     common: dict[str, Any] = {"database_url": fresh_database, "kafka_bootstrap": kafka_bootstrap,
                               "environment": "test", "consumer_initial_backoff_seconds": 0.01,
-                              "consumer_max_attempts": 2}
+                              "consumer_max_attempts": 2, **token_issuer.settings()}
     apps = {
         "commissioning": build_commissioning_app(CommissioningSettings(**common)),
         # The deadline watcher runs at start only: no overdue is recorded while the test runs.
@@ -160,8 +163,11 @@ async def system(fresh_database: str, kafka_bootstrap: str,
     async with (served(apps["commissioning"], free_port()) as urls["commissioning"],
                 served(apps["panel"], free_port()) as urls["panel"],
                 served(apps["integration"], free_port()) as urls["integration"]):
-        yield System(urls, kafka_bootstrap, tmp_path,
-                     f"{ORGANISATION} {uuid.uuid4().hex[:8]}")
+        organisation = f"{ORGANISATION} {uuid.uuid4().hex[:8]}"
+        case_system = token_issuer.token("agency_system", organisation,
+                                         f"case-system-{organisation[-8:]}")
+        yield System(urls, kafka_bootstrap, tmp_path, organisation, token_issuer,
+                     variables={"TOKEN": case_system})
 
 
 @pytest.fixture
@@ -209,7 +215,9 @@ async def test_an_agency_follows_the_integration_page_from_notification_to_repla
                          subject=by_kafka["subject"])
 
     # The CSP commissions the review and the panel asks the agency for its IMR...
-    async with httpx.AsyncClient() as csp:
+    csp_headers = system.tokens.headers(role="review_manager", organisation="Norfolk",
+                                        subject="rm-norfolk")
+    async with httpx.AsyncClient(headers=csp_headers) as csp:
         decided = await csp.post(
             f"{system.urls['commissioning']}/reviews/{review_id}/decision-to-commission",
             json={"decided_on": "2026-09-30", "rationale": "Statutory criteria met."})
@@ -247,7 +255,8 @@ async def test_an_agency_follows_the_integration_page_from_notification_to_repla
     replay = await system.shell("replay")
     assert replay["deliveries"] >= 2
     async with httpx.AsyncClient(base_url=system.urls["integration"],
-                                 headers={"X-Organisation": organisation}) as client:
+                                 headers={"Authorization": f"Bearer {system.variables['TOKEN']}"}
+                                 ) as client:
         deadline = time.monotonic() + 60
         while True:
             replayed = (await client.get(replay["location"])).json()["items"]
