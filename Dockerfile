@@ -3,7 +3,8 @@
 #
 #   docker build --target commissioning -t dhr/commissioning:0.1.0 .
 #
-# (likewise panel, learning, recommendations, oversight; `docker compose build` builds them all).
+# (likewise panel, learning, recommendations, oversight, integration; `docker compose build`
+# builds them all).
 # Each image holds one service installed from the frozen uv.lock without development tools, not
 # editable, in /app/.venv, on a slim Python runtime without compilers or pip, run as a non-root
 # user (uid 10001) with a HEALTHCHECK against /healthz. The entry point is the service's command:
@@ -30,6 +31,7 @@ COPY services/panel/pyproject.toml services/panel/
 COPY services/learning/pyproject.toml services/learning/
 COPY services/recommendations/pyproject.toml services/recommendations/
 COPY services/oversight/pyproject.toml services/oversight/
+COPY services/integration/pyproject.toml services/integration/
 COPY deploy/local/pyproject.toml deploy/local/
 
 FROM build AS sources
@@ -70,6 +72,13 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY --from=sources /src /src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --package dhr-oversight
+
+FROM build AS build-integration
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --no-install-workspace --package dhr-integration
+COPY --from=sources /src /src
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --package dhr-integration
 
 # --- runtime: the same Python, no build tools, no pip, a non-root user ------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -130,4 +139,12 @@ ENV DHR_HTTP_PORT=8005 \
     DHR_STATE_DIR=/var/lib/dhr
 EXPOSE 8005
 ENTRYPOINT ["dhr-oversight"]
+CMD ["serve"]
+
+FROM runtime AS integration
+LABEL org.opencontainers.image.title="dhr-integration"
+COPY --from=build-integration /app/.venv /app/.venv
+ENV DHR_HTTP_PORT=8006
+EXPOSE 8006
+ENTRYPOINT ["dhr-integration"]
 CMD ["serve"]

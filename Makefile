@@ -59,7 +59,7 @@ bench: install
 
 schemas: install
 	$(UV) run python -m dhr_contracts.schemas
-	for service in commissioning panel learning recommendations oversight; do \
+	for service in commissioning panel learning recommendations oversight integration; do \
 		$(UV) run dhr-$$service openapi > contracts/schemas/openapi/$$service.json || exit 1; \
 	done
 

@@ -12,7 +12,7 @@ import pytest
 from dhr_platform.app import openapi_text
 
 OPENAPI_DIR = Path(__file__).resolve().parents[2] / "contracts" / "schemas" / "openapi"
-SERVICES = ("commissioning", "panel", "learning", "recommendations", "oversight")
+SERVICES = ("commissioning", "panel", "learning", "recommendations", "oversight", "integration")
 
 
 def served_document(service: str) -> str:

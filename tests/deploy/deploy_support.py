@@ -14,6 +14,8 @@ from typing import Any
 from dhr_commissioning.__main__ import build_runtime as build_commissioning
 from dhr_commissioning.config import CommissioningSettings
 from dhr_contracts.topics import dead_letter_topic
+from dhr_integration.__main__ import build_runtime as build_integration
+from dhr_integration.config import IntegrationSettings
 from dhr_learning.__main__ import build_runtime as build_learning
 from dhr_learning.config import LearningSettings
 from dhr_oversight.__main__ import build_runtime as build_oversight
@@ -27,7 +29,7 @@ from dhr_recommendations.__main__ import build_runtime as build_recommendations
 from dhr_recommendations.config import RecommendationsSettings
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-SERVICES = ("commissioning", "panel", "learning", "recommendations", "oversight")
+SERVICES = ("commissioning", "panel", "learning", "recommendations", "oversight", "integration")
 
 SETTINGS: dict[str, type[PlatformSettings]] = {
     "commissioning": CommissioningSettings,
@@ -35,6 +37,7 @@ SETTINGS: dict[str, type[PlatformSettings]] = {
     "learning": LearningSettings,
     "recommendations": RecommendationsSettings,
     "oversight": OversightSettings,
+    "integration": IntegrationSettings,
 }
 
 
@@ -67,7 +70,8 @@ def service_spec(service: str) -> ServiceSpec:
         keys = keys_from_seeds(settings.oversight_origin, [generate_seed()], "test")
         return build_oversight(settings, keys=keys).spec
     builders = {"commissioning": build_commissioning, "panel": build_panel,
-                "learning": build_learning, "recommendations": build_recommendations}
+                "learning": build_learning, "recommendations": build_recommendations,
+                "integration": build_integration}
     return builders[service](settings).spec
 
 
@@ -82,12 +86,16 @@ class KafkaAccess:
 
 def kafka_access(service: str) -> KafkaAccess:
     """What the service does on Kafka: its topic (relay or checkpoints) and the dead letters of
-    its subscriptions are written, its subscriptions read, each as its consumer group."""
+    its subscriptions are written, its subscriptions read, each as its consumer group.
+
+    A service without a relay whose topic is one it reads (integration: it publishes nothing,
+    ADR 0009) only names that topic, and writes none but dead letters."""
     spec = service_spec(service)
     dead_letters = {dead_letter_topic(s.topic) for s in spec.subscriptions}
     reads = {s.topic for s in spec.subscriptions}
+    publishes = spec.run_relay or spec.topic not in reads
     return KafkaAccess(
-        writes=frozenset({spec.topic} | dead_letters),
+        writes=frozenset(({spec.topic} if publishes else set()) | dead_letters),
         reads=frozenset(reads),
         groups=frozenset(s.consumer for s in spec.subscriptions),
         ensured=frozenset({spec.topic, *spec.extra_topics} | dead_letters | reads),

@@ -238,7 +238,7 @@ def test_agency_intake_producers_may_only_write_the_intake_topic(rendering: Rend
 def test_every_pod_passes_the_restricted_pod_security_standard(rendering: Rendering) -> None:
     pods = pod_specs(rendering.documents)
 
-    assert len(pods) == 10  # a Deployment and a migration Job per service
+    assert len(pods) == 2 * len(SERVICES)  # a Deployment and a migration Job per service
     for name, pod in pods.items():
         assert restricted_violations(pod) == [], name
         assert pod["automountServiceAccountToken"] is False, name
@@ -456,6 +456,8 @@ def test_each_service_reaches_only_dns_kafka_postgresql_and_what_is_configured(
         expected |= {(p["port"], p["protocol"]) for p in network["otelCollector"]["ports"]}
     if service == "oversight":  # `dhr import-dhrd` calls commissioning's API
         expected |= {(service_values(rendering.values, "commissioning")["port"], "TCP")}
+    if service == "integration" and network["webhooks"]["to"]:  # agencies' receivers
+        expected |= {(p["port"], p["protocol"]) for p in network["webhooks"]["ports"]}
 
     assert _egress_ports(policy) == expected
     assert {(53, "UDP"), (53, "TCP"), (5432, "TCP")} <= expected

@@ -42,6 +42,7 @@ SERVICES = (
     Service("learning", "dhr_learning", 8003),
     Service("recommendations", "dhr_recommendations", 8004),
     Service("oversight", "dhr_oversight", 8005),
+    Service("integration", "dhr_integration", 8006),
 )
 
 
