@@ -89,7 +89,7 @@ def kafka_access(service: str) -> KafkaAccess:
     its subscriptions are written, its subscriptions read, each as its consumer group.
 
     A service without a relay whose topic is one it reads (integration: it publishes nothing,
-    ADR 0009) only names that topic, and writes none but dead letters."""
+    ADR 0011) only names that topic, and writes none but dead letters."""
     spec = service_spec(service)
     dead_letters = {dead_letter_topic(s.topic) for s in spec.subscriptions}
     reads = {s.topic for s in spec.subscriptions}

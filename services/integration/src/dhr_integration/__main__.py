@@ -21,7 +21,7 @@ MIGRATIONS = MigrationSource("integration", Path(__file__).parent / "migrations"
 def build_runtime(settings: IntegrationSettings,
                   worker: DeliveryWorker | None = None) -> ServiceRuntime:
     worker = worker or DeliveryWorker(settings)
-    # No events of its own (ADR 0009): subscriptions and deliveries are operational state, so no
+    # No events of its own (ADR 0011): subscriptions and deliveries are operational state, so no
     # relay runs. `topic` must name one; the first matched topic is created or found anyway.
     spec = ServiceSpec(
         name="integration",

@@ -1,6 +1,6 @@
 -- Webhook subscriptions of agency case systems, the events that concern agencies, and every
 -- delivery with its attempts. Operational state of this service, not part of any review's record:
--- nothing here is published (ADR 0009).
+-- nothing here is published (ADR 0011).
 
 CREATE TABLE webhook_subscriptions (
     subscription_id  uuid        PRIMARY KEY,
