@@ -232,6 +232,10 @@ def test_configured_logging_sends_every_logger_to_one_json_stream() -> None:
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     output = io.StringIO()
+    # As another configuration (uvicorn's, a library's dictConfig) may have left them.
+    logging.getLogger("uvicorn.error").disabled = True
+    logging.getLogger("faststream.kafka").setLevel(logging.ERROR)
+    logging.getLogger("faststream").setLevel(logging.ERROR)
     try:
         configure_logging("dhr-test", stream=output)
         logging.getLogger("uvicorn.error").info("started")

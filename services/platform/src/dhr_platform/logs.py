@@ -95,6 +95,15 @@ def configure_logging(service: str, *, level: str = "INFO",
     root.setLevel(level.upper())
     # uvicorn's and faststream's loggers have handlers of their own (coloured text on stdout);
     # let them propagate here instead. (The brokers log to faststream.kafka: consumers.py.)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream"):
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
+    # A logging configuration run before (uvicorn's own, a library's dictConfig) may also have
+    # disabled them or set their level: undo that too, so the root's level decides.
+    families = ("uvicorn", "faststream")
+    names = {"uvicorn.error", "uvicorn.access", *families} | {
+        name for name in logging.root.manager.loggerDict
+        if name.split(".", 1)[0] in families}
+    for name in sorted(names):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.disabled = False
+        logger.setLevel(logging.NOTSET)
