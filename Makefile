@@ -48,7 +48,7 @@ test-integration: install
 	$(UV) run pytest -m integration $(PYTEST_ARGS)
 
 # The reliability tests at the sizes the fault-tolerance issue asks for; `make test` runs them
-# smaller (tests marked `soak` are skipped unless selected).
+# smaller (tests marked `soak` are deselected unless selected).
 soak: install
 	$(UV) run pytest -m soak tests/reliability $(PYTEST_ARGS)
 

@@ -30,12 +30,15 @@ _INTEGRATION_DIRECTORIES = {"integration", "reliability", "e2e"}
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test under tests/integration, tests/reliability and tests/e2e `integration`
     (and those under tests/reliability `reliability` too), so `-m "not integration"` runs fast.
-    Skip `soak` tests unless the marker expression names them (`make soak`)."""
+    Leave `soak` tests out (deselected, not skipped) unless the marker expression names them
+    (`make soak`): they are the full-size runs of tests that `make test` runs smaller."""
     tests_root = Path(__file__).parent
-    soak_selected = "soak" in (config.option.markexpr or "")
+    if "soak" not in (config.option.markexpr or ""):
+        soak = [item for item in items if item.get_closest_marker("soak")]
+        if soak:
+            config.hook.pytest_deselected(items=soak)
+            items[:] = [item for item in items if not item.get_closest_marker("soak")]
     for item in items:
-        if item.get_closest_marker("soak") and not soak_selected:
-            item.add_marker(pytest.mark.skip(reason="a soak test: run it with `make soak`"))
         try:
             directory = item.path.relative_to(tests_root).parts[0]
         except ValueError:

@@ -14,6 +14,7 @@ from system_support import Credentials
 
 from dhr_local.kafka import LocalKafka
 from dhr_local.postgres import LocalPostgres, create_database, drop_database
+from support.tokens import REVIEW_MANAGER_NORFOLK, TestIssuer
 
 
 @pytest.fixture
@@ -59,8 +60,7 @@ async def empty_private_kafka(private_kafka: LocalKafka) -> LocalKafka:
 
 
 @pytest.fixture
-def credentials() -> Credentials:
-    """What the services under test trust and every request sends. None yet: when the services
-    require bearer tokens, return `Credentials(token_issuer.settings(),
-    token_issuer.headers(REVIEW_MANAGER_NORFOLK))` (support.tokens) from here."""
-    return Credentials()
+def credentials(token_issuer: TestIssuer) -> Credentials:
+    """What the services under test trust (a test issuer) and every request sends (a Norfolk
+    review manager's bearer token: every review of these tests is in Norfolk)."""
+    return Credentials(token_issuer.settings(), token_issuer.headers(REVIEW_MANAGER_NORFOLK))

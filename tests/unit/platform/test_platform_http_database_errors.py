@@ -9,14 +9,20 @@ import pytest
 from fastapi import APIRouter
 
 from dhr_platform.http import create_app
+from dhr_platform.policy import Permissions
+from dhr_platform.principal import Role
+from support.tokens import ADMIN, TestIssuer
 
 
 def raising(error: Exception) -> None:
     raise error
 
 
-def failing_app():  # type: ignore[no-untyped-def]
-    router = APIRouter()
+PERMISSIONS = Permissions({"use things": set(Role)})
+
+
+def failing_app(issuer: TestIssuer):  # type: ignore[no-untyped-def]
+    router = APIRouter(dependencies=[PERMISSIONS.requires("use things")])
 
     @router.get("/refused")
     async def refused() -> None:
@@ -48,13 +54,15 @@ def failing_app():  # type: ignore[no-untyped-def]
         raise asyncpg.InterfaceError("cannot perform operation: another operation is in progress")
 
     return create_app(title="test", version="1", description="test", routers=[router],
-                      readiness={}, error_statuses={}, max_body_bytes=1024)
+                      readiness={}, error_statuses={}, max_body_bytes=1024,
+                      token_verifier=issuer.verifier())
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=failing_app(), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+async def client(token_issuer: TestIssuer) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=failing_app(token_issuer), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                 headers=token_issuer.headers(ADMIN)) as client:
         yield client
 
 
