@@ -208,17 +208,6 @@ async def search(pool: asyncpg.Pool, criteria: LibraryFilter, *, limit: int = 20
     return {"total": total, "limit": limit, "offset": offset, "items": items, "facets": facets}
 
 
-async def facet_counts(pool: asyncpg.Pool | Connection,
-                       criteria: LibraryFilter) -> tuple[dict[str, list[dict[str, Any]]], int]:
-    """Counts by theme, addressee type, level, status and area of what matches, and the total."""
-    if isinstance(pool, asyncpg.Pool):
-        async with pool.acquire() as connection:
-            facets, total, _ = await _facets_and_page(connection, criteria, 0, 0)
-    else:
-        facets, total, _ = await _facets_and_page(pool, criteria, 0, 0)
-    return facets, total
-
-
 async def _facets_and_page(connection: Connection, criteria: LibraryFilter, limit: int,
                            offset: int
                            ) -> tuple[dict[str, list[dict[str, Any]]], int,
