@@ -96,37 +96,36 @@ def test_make_run_takes_the_sample_review_through_its_life_and_reuses_it_when_ru
     first = Run(environment)
     try:
         first.wait_for(UP, within=400)
+        review_id = re.search(r"dhr history ([0-9a-f-]{36})", first.output).group(1)  # type: ignore[union-attr]
+
+        # Every step was shown, and the review went the whole way.
+        assert f"[{len(WALK)}/{len(WALK)}] published" in first.output
+        for service in SERVICES:
+            assert f"http://127.0.0.1:{ports[service.name]}/docs" in first.output
+        assert f"dhr export --review {review_id}" in first.output and "dhr verify" in first.output
+        assert "export TOKEN=" in first.output
+        _, review = request("GET", f"{url['commissioning']}/reviews/{review_id}", headers=manager)
+        assert review["status"] == "published"
+        _, recommendations = request(
+            "GET", f"{url['recommendations']}/reviews/{review_id}/recommendations", headers=manager)
+        [recommendation] = recommendations["items"]
+        assert recommendation["addressees"][0]["response_status"] == "accepted"
+        _, events = request("GET", f"{url['commissioning']}/reviews/{review_id}/events",
+                            headers=manager)
+
+        # A service that dies is reported and started again.
+        (panel_pid,) = [pid for pid in children(first.process.pid)
+                        if b"dhr_panel" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        os.kill(panel_pid, signal.SIGKILL)
+        first.wait_for("panel exited with code -9; restarting", within=30)
+        deadline = time.monotonic() + 120
+        while status_of(f"{url['panel']}/readyz") != 200:
+            assert time.monotonic() < deadline, "the panel did not come back"
+            time.sleep(1)
+        assert first.interrupt() == 0
+        assert "stopping the services" in first.output
     finally:
-        if UP not in first.output:
-            first.kill()
-    review_id = re.search(r"dhr history ([0-9a-f-]{36})", first.output).group(1)  # type: ignore[union-attr]
-
-    # Every step was shown, and the review went the whole way.
-    assert f"[{len(WALK)}/{len(WALK)}] published" in first.output
-    for service in SERVICES:
-        assert f"http://127.0.0.1:{ports[service.name]}/docs" in first.output
-    assert f"dhr export --review {review_id}" in first.output and "dhr verify" in first.output
-    assert "export TOKEN=" in first.output
-    _, review = request("GET", f"{url['commissioning']}/reviews/{review_id}", headers=manager)
-    assert review["status"] == "published"
-    _, recommendations = request(
-        "GET", f"{url['recommendations']}/reviews/{review_id}/recommendations", headers=manager)
-    [recommendation] = recommendations["items"]
-    assert recommendation["addressees"][0]["response_status"] == "accepted"
-    _, events = request("GET", f"{url['commissioning']}/reviews/{review_id}/events",
-                        headers=manager)
-
-    # A service that dies is reported and started again.
-    (panel_pid,) = [pid for pid in children(first.process.pid)
-                    if b"dhr_panel" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-    os.kill(panel_pid, signal.SIGKILL)
-    first.wait_for("panel exited with code -9; restarting", within=30)
-    deadline = time.monotonic() + 120
-    while status_of(f"{url['panel']}/readyz") != 200:
-        assert time.monotonic() < deadline, "the panel did not come back"
-        time.sleep(1)
-    assert first.interrupt() == 0
-    assert "stopping the services" in first.output
+        first.kill()  # whatever failed, no service is left running
 
     second = Run(environment)
     try:
