@@ -1,7 +1,7 @@
 """The one way the reliability tests call a service over HTTP.
 
-Every request goes through `ApiClient.headers`, so what every request must carry (the actor, and
-the `credentials`: a bearer token once the services require one) is added there and nowhere else.
+Every request goes through `ApiClient.headers`, so what every request must carry (the
+`credentials`: a bearer token, which also names the actor) is added there and nowhere else.
 """
 
 from __future__ import annotations
@@ -13,21 +13,18 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-ACTOR = "reliability-test"
-
 
 class ApiClient:
     """HTTP calls to one service, in process (ASGI) or over a socket."""
 
-    def __init__(self, http: httpx.AsyncClient, *, timeout: float = 30.0, actor: str = ACTOR,
+    def __init__(self, http: httpx.AsyncClient, *, timeout: float = 30.0,
                  credentials: Mapping[str, str] | None = None) -> None:
         self.http = http
         self.timeout = timeout
-        self.actor = actor
         self.credentials = dict(credentials or {})
 
     def headers(self, idempotency_key: str | None = None) -> dict[str, str]:
-        headers = {"X-Actor": self.actor, **self.credentials}
+        headers = dict(self.credentials)
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         return headers

@@ -270,6 +270,44 @@ class System:
         return await check_system(settings, locations, reactions=PANEL_REACTIONS)
 
 
+class HeldBack:
+    """The consumers of some services held before their next commit, so that a backlog builds
+    up behind them however fast they are: their inbox tables are locked against writes (reads,
+    and so the services' GETs, go on) until `release`. A batch in flight waits meanwhile."""
+
+    def __init__(self, connection: asyncpg.Connection, transaction: Any) -> None:
+        self.connection = connection
+        self.transaction = transaction
+
+    @classmethod
+    async def hold(cls, database_url: str, services: tuple[str, ...] = ("panel", "oversight")
+                   ) -> HeldBack:
+        connection = await asyncpg.connect(database_url)
+        transaction = connection.transaction()
+        await transaction.start()
+        for service in services:
+            await connection.execute(f'LOCK TABLE "{service}".inbox IN EXCLUSIVE MODE')
+        return cls(connection, transaction)
+
+    async def release(self) -> None:
+        try:
+            await self.transaction.rollback()
+        finally:
+            await self.connection.close()
+
+
+async def wait_for_backlog(bootstrap: str, timeout: float = 120.0) -> dict[str, int]:
+    """Wait until every consumer group has records left to process; answer each group's lag."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lags = {group: sum([await consumer_group_lag(bootstrap, group, topic)
+                            for topic in topics]) for group, topics in CONSUMERS}
+        if all(lags.values()):
+            return lags
+        assert time.monotonic() < deadline, f"no backlog built up in {timeout:.0f}s: {lags}"
+        await asyncio.sleep(0.2)
+
+
 async def effects_not_acknowledged(database_url: str, bootstrap: str) -> dict[str, int]:
     """Per consumer, the effects applied for records after its group's committed offsets: a
     crash came between the effect's commit and the offset's, so Kafka will deliver the record

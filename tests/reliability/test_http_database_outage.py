@@ -20,15 +20,21 @@ from dhr_local.postgres import LocalPostgres
 from dhr_platform.database import Connection
 from dhr_platform.eventstore import EventMetadata, EventStore, NewEvent
 from dhr_platform.http import IdempotencyKey, create_app, run_command
+from dhr_platform.policy import Permissions
+from dhr_platform.principal import Role
+from support.tokens import REVIEW_MANAGER_NORFOLK, TestIssuer
 
 # A refusal must come well before any client would give up on its own.
 FAST_SECONDS = 3.0
 
 
-def recording_app(pool: asyncpg.Pool) -> FastAPI:
+PERMISSIONS = Permissions({"record": set(Role)})
+
+
+def recording_app(pool: asyncpg.Pool, issuer: TestIssuer) -> FastAPI:
     """An app with one command: append the next event to a stream."""
     store = EventStore(pool)
-    router = APIRouter()
+    router = APIRouter(dependencies=[PERMISSIONS.requires("record")])
 
     @router.post("/streams/{stream}", status_code=201)
     async def record(request: Request, stream: str, idempotency_key: IdempotencyKey = None,
@@ -45,13 +51,16 @@ def recording_app(pool: asyncpg.Pool) -> FastAPI:
         return await run_command(request, pool, idempotency_key, transaction)
 
     return create_app(title="recording", version="1", description="test", routers=[router],
-                      readiness={}, error_statuses={}, max_body_bytes=1024)
+                      readiness={}, error_statuses={}, max_body_bytes=1024,
+                      token_verifier=issuer.verifier())
 
 
 @pytest.fixture
-async def served(private_database: str) -> AsyncIterator[tuple[ApiClient, asyncpg.Pool]]:
+async def served(private_database: str, token_issuer: TestIssuer
+                 ) -> AsyncIterator[tuple[ApiClient, asyncpg.Pool]]:
     pool = await open_platform_pool(private_database, max_size=4, acquire_timeout=0.5)
-    client = in_process(recording_app(pool), "recording", timeout=30)
+    client = in_process(recording_app(pool, token_issuer), "recording", timeout=30,
+                        credentials=token_issuer.headers(REVIEW_MANAGER_NORFOLK))
     try:
         yield client, pool
     finally:

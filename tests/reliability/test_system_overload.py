@@ -16,6 +16,7 @@ from system_support import (
     SERVICES,
     CommandStream,
     Credentials,
+    HeldBack,
     Phases,
     System,
     assert_consistent,
@@ -111,14 +112,20 @@ async def test_consumers_far_behind_a_backlog_answer_clearly_and_catch_up(
         backlog = await lag(bootstrap)
         phases.done(f"backlog of {backlog} records built")
 
-        for service in ("panel", "oversight"):
-            await system.start(service)
-        # Meanwhile the panel answers at once: ready, and plainly not knowing the review yet.
-        last_review = rest.review_ids[-1]
-        started = time.monotonic()
-        unknown = await system.client("panel").get(f"/panels/{last_review}")
-        answered_in = time.monotonic() - started
-        readiness = await system.client("panel").get("/readyz")
+        # The consumers start again, held back before their first commit (they would catch up
+        # before the next request otherwise). Meanwhile the panel answers at once: ready, and
+        # plainly not knowing the review yet.
+        held = await HeldBack.hold(fresh_database)
+        try:
+            for service in ("panel", "oversight"):
+                await system.start(service)
+            last_review = rest.review_ids[-1]
+            started = time.monotonic()
+            unknown = await system.client("panel").get(f"/panels/{last_review}")
+            answered_in = time.monotonic() - started
+            readiness = await system.client("panel").get("/readyz")
+        finally:
+            await held.release()
         caught_up_from = time.monotonic()
         await system.settle(timeout=900)
         catch_up_seconds = time.monotonic() - caught_up_from
