@@ -8,11 +8,12 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help install helm run test test-unit test-integration lint format bench schemas infra-up infra-down clean
+.PHONY: help install helm run test test-unit test-integration soak lint format bench schemas infra-up infra-down clean
 
 help:
 	@echo "make run      run the whole system (Kafka, PostgreSQL, services, a sample review)"
 	@echo "make test     run every test against a real Kafka broker and PostgreSQL server"
+	@echo "make soak     the fault-tolerance tests at full size (5,000 commands each; about 20 minutes)"
 	@echo "make lint     ruff, mypy (strict on domain modules) and import-linter"
 	@echo "make bench    run the benchmarks and print their figures"
 	@echo "make schemas  regenerate contracts/schemas (event schemas, AsyncAPI, OpenAPI)"
@@ -45,6 +46,11 @@ test-unit: install
 
 test-integration: install
 	$(UV) run pytest -m integration $(PYTEST_ARGS)
+
+# The reliability tests at the sizes the fault-tolerance issue asks for; `make test` runs them
+# smaller (tests marked `soak` are deselected unless selected).
+soak: install
+	$(UV) run pytest -m soak tests/reliability $(PYTEST_ARGS)
 
 lint: install
 	$(UV) run ruff check .

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,8 +29,15 @@ _INTEGRATION_DIRECTORIES = {"integration", "reliability", "e2e"}
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test under tests/integration, tests/reliability and tests/e2e `integration`
-    (and those under tests/reliability `reliability` too), so `-m "not integration"` runs fast."""
+    (and those under tests/reliability `reliability` too), so `-m "not integration"` runs fast.
+    Leave `soak` tests out (deselected, not skipped) unless the marker expression names them
+    (`make soak`): they are the full-size runs of tests that `make test` runs smaller."""
     tests_root = Path(__file__).parent
+    if "soak" not in (config.option.markexpr or ""):
+        soak = [item for item in items if item.get_closest_marker("soak")]
+        if soak:
+            config.hook.pytest_deselected(items=soak)
+            items[:] = [item for item in items if not item.get_closest_marker("soak")]
     for item in items:
         try:
             directory = item.path.relative_to(tests_root).parts[0]
@@ -54,12 +62,9 @@ def infrastructure_state_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def local_kafka(infrastructure_state_dir: Path) -> Iterator[LocalKafka]:
-    """A broker this session owns, for tests that stop, kill or restart it.
-
-    Without DHR_KAFKA_BOOTSTRAP it is the session's broker (`kafka_bootstrap` names it too); with
-    it, a private one on free ports, since an external broker is not ours to restart. Tests that
-    restart it must use its `bootstrap`, not `kafka_bootstrap`, to be right in both cases.
-    """
+    """A broker this session owns: without DHR_KAFKA_BOOTSTRAP the session's broker
+    (`kafka_bootstrap` names it); with it, one on free ports. Tests that stop a broker stop
+    `private_kafka`, never this one, which other tests share."""
     port = free_port(avoid=_RESERVED_PORTS)
     controller_port = free_port(avoid=_RESERVED_PORTS | {port})
     kafka = LocalKafka(infrastructure_state_dir / "kafka", port=port, controller_port=controller_port)
@@ -73,15 +78,59 @@ def local_kafka(infrastructure_state_dir: Path) -> Iterator[LocalKafka]:
 
 @pytest.fixture(scope="session")
 def local_postgres(infrastructure_state_dir: Path) -> Iterator[LocalPostgres]:
-    """A PostgreSQL server this session owns, for tests that stop, kill or restart it.
-
-    Without DHR_DATABASE_URL it is the session's server (`database_url` is on it too); with it, a
-    private one on a free port, since an external server is not ours to restart. Tests that
-    restart it must use its `url`, not `database_url`, to be right in both cases.
-    """
+    """A PostgreSQL server this session owns: without DHR_DATABASE_URL the session's server
+    (`database_url` is on it); with it, one on a free port. Tests that stop a server stop
+    `private_postgres`, never this one, which other tests share."""
     postgres = LocalPostgres(
         infrastructure_state_dir / "postgres", port=free_port(avoid=_RESERVED_PORTS), fast=True
     )
+    try:
+        postgres.start()
+        yield postgres
+    finally:
+        postgres.stop()
+
+
+@pytest.fixture(scope="session")
+def private_kafka(infrastructure_state_dir: Path) -> Iterator[LocalKafka]:
+    """A broker of its own, never the session's, whatever DHR_KAFKA_BOOTSTRAP says: for tests
+    that stop it, and for tests of the services, whose topic and group names are fixed, that must
+    not share them with other tests. Such a test starts from `empty_private_kafka`."""
+    kafka = _start_private_kafka(infrastructure_state_dir)
+    try:
+        yield kafka
+    finally:
+        kafka.stop()
+
+
+def _start_private_kafka(state_dir: Path, attempts: int = 2) -> LocalKafka:
+    """On a busy machine a free port can be taken before the broker binds it: then once more,
+    on other ports, with the first attempt's errors in a warning."""
+    for attempt in range(1, attempts + 1):
+        port = free_port(avoid=_RESERVED_PORTS)
+        controller_port = free_port(avoid=_RESERVED_PORTS | {port})
+        kafka = LocalKafka(state_dir / f"private-kafka-{attempt}", port=port,
+                           controller_port=controller_port)
+        try:
+            kafka.start()
+            kafka.wait_ready(timeout=180)
+            return kafka
+        except RuntimeError:  # dhr_local's InfrastructureError
+            kafka.stop()
+            if attempt == attempts:
+                raise
+            errors = [line for line in kafka.server_log.read_text(errors="replace").splitlines()
+                      if "ERROR" in line or "Exception" in line]
+            warnings.warn(f"the private Kafka broker did not start on port {port}; trying other "
+                          f"ports. Its errors: {errors[-10:]}", stacklevel=1)
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def private_postgres(infrastructure_state_dir: Path) -> Iterator[LocalPostgres]:
+    """A PostgreSQL server of its own, never the session's, for tests that stop or restart it."""
+    postgres = LocalPostgres(infrastructure_state_dir / "private-postgres",
+                             port=free_port(avoid=_RESERVED_PORTS), fast=True)
     try:
         postgres.start()
         yield postgres

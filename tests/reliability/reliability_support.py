@@ -8,16 +8,21 @@ import signal
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from dhr_platform.database import create_pool, migrate, platform_migrations
+from dhr_platform.database import (
+    DEFAULT_ACQUIRE_TIMEOUT_SECONDS,
+    create_pool,
+    migrate,
+    platform_migrations,
+)
 from dhr_platform.eventstore import EventMetadata, EventStore, NewEvent
 from support.kafka import headers_of, read_records
 
@@ -29,9 +34,11 @@ PARTITIONS = 3
 
 
 class ChildProcess:
-    """A helper script run by this interpreter in a process of its own, its output in a file."""
+    """A helper script (or a service's `__main__.py`) run by this interpreter in a process of its
+    own, with `environment` added to ours, its output in a file."""
 
-    def __init__(self, script: Path, arguments: Iterable[str], log: Path) -> None:
+    def __init__(self, script: Path, arguments: Iterable[str], log: Path,
+                 environment: Mapping[str, str] | None = None) -> None:
         self.log = log
         with log.open("ab") as output:
             self.process = subprocess.Popen(
@@ -39,6 +46,7 @@ class ChildProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **(environment or {})},
             )
 
     @property
@@ -67,12 +75,16 @@ class ChildProcess:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-Launch = Callable[[Path, Iterable[str]], ChildProcess]
+class Launch(Protocol):
+    def __call__(self, script: Path, arguments: Iterable[str],
+                 environment: Mapping[str, str] | None = None) -> ChildProcess: ...
 
 
-async def open_platform_pool(url: str, schema: str = SCHEMA, max_size: int = 10) -> asyncpg.Pool:
+async def open_platform_pool(url: str, schema: str = SCHEMA, max_size: int = 10,
+                             acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT_SECONDS
+                             ) -> asyncpg.Pool:
     """A pool on `schema` of `url` with the platform's tables (events, relay_cursor, inbox)."""
-    pool = await create_pool(url, schema, max_size=max_size)
+    pool = await create_pool(url, schema, max_size=max_size, acquire_timeout=acquire_timeout)
     await migrate(pool, schema, [platform_migrations()])
     return pool
 
@@ -152,3 +164,19 @@ async def consumer_group_lag(bootstrap: str, group: str, topic: str) -> int:
 async def applications_per_message(pool: asyncpg.Pool) -> dict[str, int]:
     rows = await pool.fetch("SELECT message_id, count(*) AS n FROM effects GROUP BY message_id")
     return {row["message_id"]: row["n"] for row in rows}
+
+
+async def delete_every_topic(bootstrap: str, timeout: float = 60.0) -> None:
+    """Delete every topic but Kafka's own, and wait until they are gone (their committed offsets
+    go with them). Only ever on a broker the test session owns."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="reliability-reset")
+    await admin.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while topics := [t for t in await admin.list_topics() if not t.startswith("__")]:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"topics not deleted within {timeout}s: {topics}")
+            await admin.delete_topics(topics)
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()

@@ -21,10 +21,10 @@ from support.kafka import create_topics, eventually, unique_topic
 
 
 async def test_the_relay_survives_a_broker_outage_and_publishes_what_was_written_meanwhile(
-    fresh_database: str, local_kafka: LocalKafka
+    fresh_database: str, private_kafka: LocalKafka
 ) -> None:
-    # The broker this test stops is its own: local_kafka.bootstrap, never kafka_bootstrap.
-    bootstrap = local_kafka.bootstrap
+    # The broker this test stops is its own: private_kafka.bootstrap, never kafka_bootstrap.
+    bootstrap = private_kafka.bootstrap
     topic = unique_topic("reliability.outage")
     await create_topics(bootstrap, topic)
     pool = await open_platform_pool(fresh_database)
@@ -42,15 +42,15 @@ async def test_the_relay_survives_a_broker_outage_and_publishes_what_was_written
 
         await eventually(drained, timeout=30)
 
-        await asyncio.to_thread(local_kafka.stop)
+        await asyncio.to_thread(private_kafka.stop)
         try:
             during = await append_events(store, streams=5, per_stream=10, prefix="during")
             await asyncio.sleep(3)  # several failed attempts, with backoff
             assert not relay_task.done(), "the relay gave up while the broker was down"
             assert await relay.backlog() == len(during), "events vanished from the backlog"
         finally:
-            await asyncio.to_thread(local_kafka.start)
-            await asyncio.to_thread(local_kafka.wait_ready, 120)
+            await asyncio.to_thread(private_kafka.start)
+            await asyncio.to_thread(private_kafka.wait_ready, 120)
 
         after = await append_events(store, streams=5, per_stream=10, prefix="after")
         await eventually(drained, timeout=60)

@@ -25,11 +25,11 @@ RESTARTS = 3
 
 
 async def test_the_relay_recovers_from_a_database_restart_and_publishes_everything(
-    restartable_database: str, local_postgres: LocalPostgres, kafka_bootstrap: str
+    private_database: str, private_postgres: LocalPostgres, kafka_bootstrap: str
 ) -> None:
     topic = unique_topic("reliability.database")
     await create_topics(kafka_bootstrap, topic)
-    pool = await open_platform_pool(restartable_database)
+    pool = await open_platform_pool(private_database)
     store = EventStore(pool)
     relay = OutboxRelay(pool, lambda: safe_producer(kafka_bootstrap, "reliability-relay"),
                         name="restart", topic=topic, source="/dhr/reliability",
@@ -46,12 +46,12 @@ async def test_the_relay_recovers_from_a_database_restart_and_publishes_everythi
             await eventually(lambda: backlog_below(150), timeout=30, interval=0.005)
             # A fast shutdown, while the relay publishes, cuts every connection it holds (the
             # one with its advisory lock too) and rolls back whatever was in flight.
-            await asyncio.to_thread(local_postgres.stop)
+            await asyncio.to_thread(private_postgres.stop)
             try:
                 await asyncio.sleep(1.5)  # failed attempts, with backoff
                 assert not relay_task.done(), "the relay gave up while the database was down"
             finally:
-                await asyncio.to_thread(local_postgres.start)
+                await asyncio.to_thread(private_postgres.start)
 
         appended += await append_events(store, streams=5, per_stream=10, prefix="after")
         await eventually(lambda: backlog_below(0), timeout=60)

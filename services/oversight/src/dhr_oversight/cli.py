@@ -4,6 +4,8 @@
                                                      (`make run`; development tools only)
   dhr history REVIEW_ID [--json] [--show-personal]   a review's history, from Kafka alone
   dhr rebuild                                        the ledger rebuilt from the topics
+  dhr check [--service NAME]... [--review ID] [--json]
+                                                     stores against topics against the ledger
   dhr export (--review ID | --area AREA | --all) [--since SIZE_OR_FILE] --out DIR
   dhr verify DIR [--keys FILE]                       verify a bundle; exit 1 when it fails
   dhr statistics [--area AREA] [--format json|csv]   statutory timeliness
@@ -29,13 +31,15 @@ from pathlib import Path
 from typing import TextIO
 
 import asyncpg
+from aiokafka.errors import KafkaError
 
-from dhr_oversight import history, rebuild, statistics, storage
+from dhr_oversight import check, history, rebuild, statistics, storage
 from dhr_oversight.bundle import BundleError, write_bundle
 from dhr_oversight.checkpoints import Checkpointer, LedgerTree
 from dhr_oversight.config import OversightSettings
 from dhr_oversight.keys import SigningKeyError, generate_seed, load_signing_keys
 from dhr_oversight.ledger import NoteError, open_checkpoint
+from dhr_platform.consistency_sources import SourceError
 from dhr_platform.database import Connection, create_pool, migrate, platform_migrations
 from dhr_platform.dev_issuer import DevelopmentIssuer, default_directory, parse_duration
 from dhr_platform.principal import Role
@@ -75,6 +79,15 @@ DHR_DATABASE_URL, ...); their defaults are those of `dhr run`. `dhr COMMAND --he
                       help="show personal fields (hidden as [personal] by default)")
 
     commands.add_parser("rebuild", help="rebuild the ledger from the topics, from offset 0")
+
+    consistency = commands.add_parser(
+        "check", help="compare every service's event store with its topic and the ledger: "
+        "events lost, duplicated or out of order, per review")
+    consistency.add_argument("--service", action="append", default=[], metavar="NAME",
+                             help="a service whose store to check (repeatable; by default "
+                             "every service whose topic the ledger consumes)")
+    consistency.add_argument("--review", metavar="ID", help="only this review")
+    consistency.add_argument("--json", action="store_true", help="JSON instead of text")
 
     export = commands.add_parser("export", help="write an audit-export bundle")
     which = export.add_mutually_exclusive_group(required=True)
@@ -172,6 +185,8 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
               f"new), {result.duplicates} duplicates and {result.not_cloudevents} non-events "
               f"skipped; root {result.root.hex()}", file=out)
         return 0
+    if args.command == "check":
+        return await check_command(settings, args, out)
     if args.command == "export":
         return await export_command(settings, args, out)
     if args.command == "statistics":
@@ -306,6 +321,22 @@ async def statistics_report(settings: OversightSettings,
         await pool.close()
     return statistics.timeliness((entry.event() for entry in entries),
                                  datetime.now(UTC).date(), area)
+
+
+async def check_command(settings: OversightSettings, args: argparse.Namespace,
+                        out: TextIO) -> int:
+    """Exit 0 when stores, topics and ledger agree, 1 when something is lost, duplicated or out
+    of order."""
+    try:
+        locations = check.store_locations(settings, args.service)
+        report = await check.check_system(settings, locations, review_id=args.review)
+    except (ValueError, SourceError, OSError, asyncpg.PostgresError, KafkaError) as error:
+        raise CommandError(f"cannot check: {type(error).__name__}: {error}") from error
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2), file=out)
+    else:
+        print(report.summary(), file=out)
+    return 0 if report.ok else 1
 
 
 if __name__ == "__main__":

@@ -10,12 +10,43 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
 # A connection as the pool lends it, or a plain one: everything that takes a connection takes both.
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 5.0
+
+# The database cannot be reached, or is restarting: the request is not at fault and a retry later
+# may succeed (an HTTP command answers 503 with Retry-After).
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    ConnectionError,  # refused or reset: no server listening, or it went away
+    asyncpg.PostgresConnectionError,  # includes a connection lost in the middle of a command
+    asyncpg.exceptions.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+def lost_connection(error: BaseException) -> bool:
+    """Whether `error` comes of a database connection that went away: one of
+    UNAVAILABLE_ERRORS, or asyncpg refusing to go on with a connection the server cut: "the
+    underlying connection is closed" (a rollback after the loss, the loss in its context), or an
+    InternalClientError ("cannot switch to state ..."), the protocol left mid-operation."""
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, (*UNAVAILABLE_ERRORS, asyncpg.exceptions.InternalClientError)):
+            return True
+        if isinstance(seen, asyncpg.InterfaceError) and "connection is closed" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -53,23 +84,48 @@ def _check_schema(schema: str) -> str:
     return schema
 
 
-async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections see the service's schema first and decode JSON columns."""
+class BoundedPool(asyncpg.Pool):
+    """A pool whose `acquire` waits at most `acquire_timeout` seconds by default.
+
+    asyncpg waits for a free connection for ever: with every connection held by slow work, a
+    request would hang until its client gave up. Bounded, it fails with TimeoutError, which the
+    HTTP layer answers with 503 and Retry-After, and consumers and the relay retry.
+    """
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
+async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 10,
+                      acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT_SECONDS) -> asyncpg.Pool:
+    """A pool whose connections see the service's schema first and decode JSON columns, and
+    whose callers wait at most `acquire_timeout` seconds for a free connection."""
     _check_schema(schema)
     admin = await asyncpg.connect(url)
     try:
         await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     finally:
         await admin.close()
-    pool = await asyncpg.create_pool(
+    # asyncpg.create_pool's own defaults, spelled out because it cannot build a subclass.
+    pool = BoundedPool(
         url,
+        acquire_timeout=acquire_timeout,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         init=_init_connection,
         reset=_no_session_state_to_reset,
         server_settings={"search_path": schema, "application_name": f"dhr-{schema}"},
     )
-    assert pool is not None
+    await pool
     return pool
 
 

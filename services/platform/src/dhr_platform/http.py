@@ -26,12 +26,15 @@ from dhr_platform.auth import (
     api_routes,
     authenticate,
 )
-from dhr_platform.database import Connection
+from dhr_platform.database import UNAVAILABLE_ERRORS, Connection, lost_connection
 from dhr_platform.eventstore import ConcurrencyError
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+# What a client should wait before retrying a request the database could not serve.
+BUSY_RETRY_AFTER_SECONDS = 1
+UNAVAILABLE_RETRY_AFTER_SECONDS = 2
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -266,6 +269,41 @@ def create_app(
 
     for error_type, status in error_statuses.items():
         app.add_exception_handler(error_type, _domain_handler(status))
+
+    @app.exception_handler(TimeoutError)
+    async def on_database_busy(request: Request, error: TimeoutError) -> JSONResponse:
+        # Waiting for a pooled connection (or a statement) took too long: overload, not a fault
+        # of the request. A quick, clear refusal beats a request that hangs until the client
+        # gives up.
+        log.warning("%s %s: the database did not answer in time", request.method, request.url.path)
+        return problem_response(
+            503, "The database did not answer in time: its connections are all busy. Retry in "
+            f"{BUSY_RETRY_AFTER_SECONDS} s; with the same Idempotency-Key a retry is safe.",
+            title="Service overloaded", instance=request.url.path,
+            headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
+
+    async def on_database_unavailable(request: Request, error: Exception) -> JSONResponse:
+        log.warning("%s %s: the database is unavailable: %s: %s", request.method,
+                    request.url.path, type(error).__name__, error)
+        return problem_response(
+            503, "The database cannot be reached; whether a command in flight was recorded is "
+            f"unknown. Retry in {UNAVAILABLE_RETRY_AFTER_SECONDS} s; with the same "
+            "Idempotency-Key a retry is safe.",
+            title="Database unavailable", instance=request.url.path,
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)})
+
+    for error_type in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error_type, on_database_unavailable)
+
+    async def on_client_error(request: Request, error: Exception) -> JSONResponse:
+        # A transaction whose connection the server cut fails again on rollback or commit, with
+        # asyncpg's own errors that hide the first one.
+        if lost_connection(error):
+            return await on_database_unavailable(request, error)
+        return await on_unexpected(request, error)
+
+    app.add_exception_handler(asyncpg.InterfaceError, on_client_error)
+    app.add_exception_handler(asyncpg.exceptions.InternalClientError, on_client_error)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -82,6 +82,10 @@ class ServiceSpec:
 class ServiceRuntime:
     """Owns the I/O of one service process; nothing connects until `start`."""
 
+    # What runs the subscriptions; a composition root may give another before `start` (the
+    # reliability tests give one that crashes between an effect's commit and its offset's).
+    consumer_runtime_factory: Callable[..., ConsumerRuntime] = ConsumerRuntime
+
     def __init__(self, spec: ServiceSpec, settings: PlatformSettings):
         self.spec = spec
         self.settings = settings
@@ -119,7 +123,8 @@ class ServiceRuntime:
             self._owns_telemetry = True
         telemetry = self.telemetry
         self._pool = await create_pool(settings.database_url, spec.name,
-                                       max_size=settings.database_pool_size)
+                                       max_size=settings.database_pool_size,
+                                       acquire_timeout=settings.database_acquire_timeout_seconds)
         applied = await migrate(self.pool, spec.name, [platform_migrations(), *spec.migrations])
         if applied:
             log.info("%s: applied migrations %s", spec.name, applied)
@@ -145,7 +150,7 @@ class ServiceRuntime:
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"{spec.name}-relay")
         if spec.subscriptions:
             broker = safe_broker(settings.kafka_bootstrap, f"dhr-{spec.name}")
-            self.consumers = ConsumerRuntime(
+            self.consumers = self.consumer_runtime_factory(
                 broker, self.pool,
                 RetryPolicy(settings.consumer_max_attempts,
                             settings.consumer_initial_backoff_seconds,

@@ -62,6 +62,9 @@ class PlatformSettings(ObservabilitySettings):
     environment: str = Field(default="development", description="development, test or production.")
     database_url: str = Field(default=DEV_DATABASE_URL, description="PostgreSQL URL (asyncpg).")
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_acquire_timeout_seconds: float = Field(
+        default=5.0, gt=0,
+        description="Longest wait for a free pooled connection; an HTTP request then gets 503.")
     kafka_bootstrap: str = Field(default=DEV_KAFKA_BOOTSTRAP, description="host:port[,host:port]")
     topic_partitions: int = Field(default=3, ge=1, description="Partitions of topics we create.")
     topic_replication_factor: int = Field(default=1, ge=1)
