@@ -12,6 +12,8 @@ from dhr_platform.settings import PlatformSettings
 
 TEST_ISSUER = "urn:dhr:test-issuer"
 TEST_AUDIENCE = "dhr-test"
+PURPOSE = "review-work"
+"""The purpose test requests state for reading restricted material (`DHR-Purpose`)."""
 
 # Who the tests act as, by default and in the authorisation tests: (role, organisation, subject).
 REVIEW_MANAGER_NORFOLK = ("review_manager", "Norfolk", "rm-norfolk")
@@ -42,13 +44,21 @@ class TestIssuer:
         """A verifier that trusts this issuer, for apps built without a service's settings."""
         return token_verifier_from(PlatformSettings(**self.settings()))
 
-    def token(self, role: str, organisation: str | None, subject: str | None = None) -> str:
-        return self.issuer.mint(role=role, organisation=organisation, subject=subject)
+    def token(self, role: str, organisation: str | None, subject: str | None = None,
+              personal_data: bool = False) -> str:
+        return self.issuer.mint(role=role, organisation=organisation, subject=subject,
+                                personal_data=personal_data)
 
     def headers(self, who: tuple[str, str | None, str] | None = None, *, role: str | None = None,
-                organisation: str | None = None, subject: str | None = None) -> dict[str, str]:
-        """An Authorization header for `who` (a triple above) or the role given."""
+                organisation: str | None = None, subject: str | None = None,
+                purpose: str | None = PURPOSE, personal_data: bool = False) -> dict[str, str]:
+        """An Authorization header for `who` (a triple above) or the role given, and the
+        `DHR-Purpose` of the reads (none when `purpose` is None)."""
         if who is not None:
             role, organisation, subject = who
         assert role is not None
-        return {"Authorization": f"Bearer {self.token(role, organisation, subject)}"}
+        token = self.token(role, organisation, subject, personal_data=personal_data)
+        headers = {"Authorization": f"Bearer {token}"}
+        if purpose is not None:
+            headers["DHR-Purpose"] = purpose
+        return headers

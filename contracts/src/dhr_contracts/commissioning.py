@@ -13,7 +13,13 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dhr_contracts.base import EventPayload, NonEmptyText, ShortText, personal
+from dhr_contracts.base import (
+    EventPayload,
+    NonEmptyText,
+    PersonalShortText,
+    ShortText,
+    personal,
+)
 
 
 class AgeBand(StrEnum):
@@ -245,8 +251,8 @@ class NotificationReceived(EventPayload):
     circumstances: Circumstances = Field(description="Circumstances of the death.")
     prior_agency_contact: PriorAgencyContact = Field(
         description="Whether any agency had contact with the victim or suspect before the death.")
-    victim_name: ShortText | None = personal("Victim's name, when given.", default=None)
-    suspect_name: ShortText | None = personal("Suspect's name, when given.", default=None)
+    victim_name: PersonalShortText | None = personal("Victim's name, when given.", default=None)
+    suspect_name: PersonalShortText | None = personal("Suspect's name, when given.", default=None)
     decision_due_months: int = Field(
         ge=1, description="Policy in force: months after the CSP learned of the death within "
         "which the decision to commission is due.")
@@ -339,16 +345,19 @@ class ChairAppointed(EventPayload):
 
     review_id: UUID = Field(description="Id of the review case.")
     appointed_on: date = Field(description="Date of the appointment.")
-    chair_name: ShortText = personal("Name of the independent Chair.")
+    chair_name: PersonalShortText = personal("Name of the independent Chair.")
     declaration: ChairIndependenceDeclaration = Field(
         description="The Chair's declaration of independence from the agencies involved.")
     replaces_previous_chair: bool = Field(
         description="True when this appointment replaces an earlier Chair.")
     replacement_reason: NonEmptyText | None = Field(
         default=None, description="Why the previous Chair was replaced; set when replacing.")
-    chair_subject: ShortText | None = personal(
-        "The Chair's user id at the identity provider (the `sub` of their bearer tokens), which "
-        "gives them access to the reviews they chair; absent when none was given.", default=None)
+    chair_subject: ShortText | None = Field(
+        default=None,
+        description="The Chair's user id at the identity provider (the `sub` of their bearer "
+        "tokens), which gives them access to the reviews they chair; absent when none was "
+        "given. An opaque id, not a name: kept in clear (not sealed) because access checks "
+        "compare it with tokens.")
 
 
 class ReviewPaused(EventPayload):
@@ -411,8 +420,23 @@ class ReportSignedOff(EventPayload):
 
     review_id: UUID = Field(description="Id of the review case.")
     signed_off_on: date = Field(description="Date the CSP signed the report off.")
-    signed_off_by: ShortText = personal("Who signed the report off for the CSP.")
+    signed_off_by: PersonalShortText = personal("Who signed the report off for the CSP.")
     report_version: int = Field(ge=1, description="The agreed report version signed off.")
+
+
+class PersonalDataErased(EventPayload):
+    """An admin erased the review's personal data: its data key was destroyed (crypto-shredding),
+    so every sealed personal value of the review, in every service, store and topic, reads as
+    erased from now on. The events themselves stay, so the ledger and its proofs still verify."""
+
+    event_type: ClassVar[str] = "dhr.commissioning.PersonalDataErased.v1"
+
+    review_id: UUID = Field(description="Id of the review case.")
+    erased_on: date = Field(description="Date of the erasure.")
+    reason: NonEmptyText = Field(
+        description="Why (the legal basis or request); must not itself hold personal data.")
+    data_key_id: UUID | None = Field(
+        description="Id of the data key destroyed; null when the review never had one.")
 
 
 class ReportSubmittedToHomeOffice(EventPayload):
@@ -535,4 +559,5 @@ EVENTS: tuple[type[EventPayload], ...] = (
     ReportPublished,
     ReportDelivered,
     HistoricReviewRecorded,
+    PersonalDataErased,
 )

@@ -35,6 +35,9 @@ class Envelope(BaseModel):
     causationid: UUID | None = Field(default=None, description="Id of the message that caused it.")
     actor: str = Field(description="Who or what issued the command (user, agency system or service).")
     traceparent: str | None = Field(default=None, description="W3C trace context of the write.")
+    datakeyid: UUID | None = Field(
+        default=None, description="Id of the review data key that sealed the personal values in "
+        "`data` (`dhr-sealed:v1:...` strings); absent when the event holds none.")
     data: dict[str, Any] = Field(description="The event payload, as JSON.")
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:

@@ -18,7 +18,14 @@ from uuid import UUID
 
 from pydantic import Field
 
-from dhr_contracts.base import EventPayload, NonEmptyText, ShortText, personal
+from dhr_contracts.base import (
+    EventPayload,
+    NonEmptyText,
+    PersonalShortText,
+    PersonalText,
+    ShortText,
+    personal,
+)
 
 
 class FamilyRelationship(StrEnum):
@@ -82,11 +89,11 @@ class FamilyMemberRecorded(EventPayload):
     review_id: UUID = Field(description="Id of the review.")
     person_id: UUID = Field(description="Id of the family member or friend within the review.")
     recorded_on: date = Field(description="Date the person was recorded.")
-    name: ShortText = personal("Name of the family member or friend.")
+    name: PersonalShortText = personal("Name of the family member or friend.")
     relationship: FamilyRelationship = Field(description="Relationship to the victim.")
     relationship_detail: NonEmptyText | None = Field(
         default=None, description="The relationship in words; set when relationship is other.")
-    contact_details: NonEmptyText | None = personal(
+    contact_details: PersonalText | None = personal(
         "How to reach the person (address, telephone, email), when known.", default=None)
 
 
@@ -104,7 +111,7 @@ class FamilyMemberApproached(EventPayload):
     channel: ApproachChannel = Field(description="How the person was approached.")
     outcome: ApproachOutcome = Field(description="no_response, declined, agreed or deferred.")
     is_reapproach: bool = Field(description="True when the person had been approached before.")
-    note: NonEmptyText | None = personal(
+    note: PersonalText | None = personal(
         "Free-text note of the approach (what was said, why deferred).", default=None)
 
 
@@ -161,9 +168,9 @@ class FamilyConsentRecorded(EventPayload):
         "used in the review.")
     preferred_channel: ApproachChannel | None = Field(
         default=None, description="How the person prefers to be contacted, when said.")
-    victim_pseudonym: ShortText | None = personal(
+    victim_pseudonym: PersonalShortText | None = personal(
         "The name the family chose for the victim in the published report.", default=None)
-    tribute: NonEmptyText | None = personal(
+    tribute: PersonalText | None = personal(
         "The family's tribute to the victim, in their words.", default=None)
 
 
@@ -178,7 +185,7 @@ class FamilyContributionRecorded(EventPayload):
     person_id: UUID = Field(description="The family member or friend who contributed.")
     contributed_on: date = Field(description="Date of the contribution.")
     kind: ContributionKind = Field(description="interview, written or memory_book.")
-    summary: NonEmptyText = personal("The contribution's content or a summary of it.")
+    summary: PersonalText = personal("The contribution's content or a summary of it.")
 
 
 class ChildVoiceRecorded(EventPayload):
@@ -190,13 +197,13 @@ class ChildVoiceRecorded(EventPayload):
     recorded_on: date = Field(description="Date the child was heard, or the decision not to.")
     route: ChildVoiceRoute = Field(
         description="direct, through_advocate, through_social_worker, or not_sought.")
-    child_details: NonEmptyText = personal(
+    child_details: PersonalText = personal(
         "Who the child is (name, age, relationship to the victim).")
     person_id: UUID | None = Field(
         default=None, description="The child as a recorded family member, when they are one.")
-    summary: NonEmptyText | None = personal(
+    summary: PersonalText | None = personal(
         "What the child said or conveyed, when heard.", default=None)
-    reason_not_sought: NonEmptyText | None = personal(
+    reason_not_sought: PersonalText | None = personal(
         "Why the child's voice was not sought; set exactly when route is not_sought.",
         default=None)
 

@@ -14,7 +14,14 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
-from dhr_contracts.base import EventPayload, NonEmptyText, ShortText, personal
+from dhr_contracts.base import (
+    EventPayload,
+    NonEmptyText,
+    PersonalShortText,
+    PersonalText,
+    ShortText,
+    personal,
+)
 
 AgencyName = Annotated[str, Field(min_length=1, max_length=200,
                                   description="An agency (organisation), never a person.")]
@@ -64,7 +71,7 @@ class LearningEventPlanned(EventPayload):
     review_id: UUID = Field(description="Id of the review.")
     learning_event_id: UUID = Field(description="Id of the learning event.")
     planned_on: date = Field(description="Date the event is planned for.")
-    facilitator_name: ShortText = personal("Name of the person facilitating the event.")
+    facilitator_name: PersonalShortText = personal("Name of the person facilitating the event.")
     format: LearningEventFormat = Field(description="in_person, online or hybrid.")
     invited_agencies: tuple[AgencyName, ...] = Field(
         min_length=1, description="Agencies invited to take part.")
@@ -81,7 +88,7 @@ class LearningEventRescheduled(EventPayload):
     learning_event_id: UUID = Field(description="Id of the learning event.")
     previously_planned_on: date = Field(description="The date it was planned for until now.")
     planned_on: date = Field(description="The new date.")
-    reason: NonEmptyText = personal("Why it moved (free text; may mention people).")
+    reason: PersonalText = personal("Why it moved (free text; may mention people).")
 
 
 class LearningEventCancelled(EventPayload):
@@ -92,7 +99,7 @@ class LearningEventCancelled(EventPayload):
     review_id: UUID = Field(description="Id of the review.")
     learning_event_id: UUID = Field(description="Id of the learning event.")
     cancelled_on: date = Field(description="Date it was cancelled.")
-    reason: NonEmptyText = personal("Why it was cancelled (free text; may mention people).")
+    reason: PersonalText = personal("Why it was cancelled (free text; may mention people).")
 
 
 class GroundRulesAcknowledged(EventPayload):
@@ -129,7 +136,7 @@ class ContributionRecorded(EventPayload):
     agency: AgencyName = Field(
         description="The participating agency the contribution is attributed to.")
     contributed_on: date = Field(description="Date of the contribution.")
-    text: NonEmptyText = personal("The contribution (free text; may mention people).")
+    text: PersonalText = personal("The contribution (free text; may mention people).")
 
 
 class LearningPointRecorded(EventPayload):
@@ -141,7 +148,7 @@ class LearningPointRecorded(EventPayload):
     learning_point_id: UUID = Field(description="Id of the learning point.")
     recorded_on: date = Field(
         description="Date the point was recorded; the period of cross-review queries.")
-    summary: NonEmptyText = personal("The learning (free text; may mention people).")
+    summary: PersonalText = personal("The learning (free text; may mention people).")
     themes: tuple[LearningTheme, ...] = Field(
         min_length=1, description="Home Office recommendation themes, without repeats.")
     tags: tuple[Tag, ...] = Field(description="Free tags: lower case, trimmed, without repeats.")

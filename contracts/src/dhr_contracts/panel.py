@@ -14,7 +14,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dhr_contracts.base import EventPayload, NonEmptyText, ShortText, personal
+from dhr_contracts.base import (
+    EventPayload,
+    NonEmptyText,
+    PersonalShortText,
+    PersonalText,
+    ShortText,
+    personal,
+)
 
 
 class RecommendationLevel(StrEnum):
@@ -119,12 +126,15 @@ class PanelChairRecorded(EventPayload):
 
     review_id: UUID = Field(description="Id of the review.")
     appointed_on: date = Field(description="Date of the Chair's appointment.")
-    chair_name: ShortText = personal("Name of the independent Chair.")
+    chair_name: PersonalShortText = personal("Name of the independent Chair.")
     replaces_previous_chair: bool = Field(
         description="True when this Chair replaces one recorded earlier.")
-    chair_subject: ShortText | None = personal(
-        "The Chair's user id at the identity provider (the `sub` of their bearer tokens), as "
-        "the commissioning service recorded it; absent when none was given.", default=None)
+    chair_subject: ShortText | None = Field(
+        default=None,
+        description="The Chair's user id at the identity provider (the `sub` of their bearer "
+        "tokens), as the commissioning service recorded it; absent when none was given. An "
+        "opaque id, not a name: kept in clear (not sealed) because access checks compare it "
+        "with tokens.")
 
 
 class AgencyJoinedPanel(EventPayload):
@@ -283,7 +293,7 @@ class MinutesRecorded(EventPayload):
     meeting_id: UUID = Field(description="The meeting.")
     revision: int = Field(ge=1, description="Revision of the minutes, from 1.")
     recorded_on: date = Field(description="Date the minutes were recorded.")
-    text: NonEmptyText = personal("The minutes; they may name people.")
+    text: PersonalText = personal("The minutes; they may name people.")
 
 
 class PanelDecisionRecorded(EventPayload):
@@ -318,7 +328,7 @@ class ReportDraftShared(EventPayload):
     review_id: UUID = Field(description="Id of the review.")
     version: int = Field(ge=1, description="Draft version, from 1.")
     shared_on: date = Field(description="Date the draft was shared with the panel.")
-    summary: NonEmptyText = personal("Summary of the draft; it may name people.")
+    summary: PersonalText = personal("Summary of the draft; it may name people.")
     recommendations: tuple[AgreedRecommendation, ...] = Field(
         description="The draft's recommendations, numbered in report order; these are the ones "
         "published if this version is agreed.")

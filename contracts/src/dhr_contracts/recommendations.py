@@ -18,7 +18,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dhr_contracts.base import EventPayload, NonEmptyText, ShortText, personal
+from dhr_contracts.base import (
+    EventPayload,
+    NonEmptyText,
+    PersonalShortText,
+    PersonalText,
+    ShortText,
+    personal,
+)
 from dhr_contracts.learning import LearningTheme
 from dhr_contracts.panel import RecommendationLevel
 
@@ -234,8 +241,8 @@ class CorrespondenceLogged(EventPayload):
     entry_id: UUID = Field(description="Id of the log entry.")
     logged_on: date = Field(description="Date of the correspondence.")
     direction: CorrespondenceDirection = Field(description="to_addressee, from_addressee, internal.")
-    correspondent: ShortText = personal("Who wrote or was written to (a role or a person).")
-    summary: NonEmptyText = personal("What it said; it may name people.")
+    correspondent: PersonalShortText = personal("Who wrote or was written to (a role or a person).")
+    summary: PersonalText = personal("What it said; it may name people.")
     evidence_reference: ShortText | None = Field(default=None,
                                                  description="Reference of attached evidence.")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from dhr_contracts import commissioning, family, learning, panel, recommendations
+from dhr_contracts import access, commissioning, family, learning, panel, recommendations
 from dhr_contracts.base import EventPayload
 
 Upcaster = Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]
@@ -13,7 +13,7 @@ Upcaster = Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]
 EVENT_TYPES: Mapping[str, type[EventPayload]] = {
     model.event_type: model
     for model in (*commissioning.EVENTS, *panel.EVENTS, *family.EVENTS, *learning.EVENTS,
-                  *recommendations.EVENTS)
+                  *recommendations.EVENTS, *access.EVENTS)
 }
 
 # Old type name -> function returning (newer type name, newer data). Applied on read, repeatedly,

@@ -129,8 +129,8 @@ def test_the_state_is_rebuilt_identically_from_the_published_json() -> None:
 
 
 def test_every_event_is_registered_with_a_versioned_commissioning_type() -> None:
-    # 16 events of review cases, and HistoricReviewRecorded
-    assert len({model.event_type for model in EVENTS}) == len(EVENTS) == 17
+    # 16 events of review cases, HistoricReviewRecorded and PersonalDataErased
+    assert len({model.event_type for model in EVENTS}) == len(EVENTS) == 18
     for model in EVENTS:
         assert model.event_type.startswith("dhr.commissioning.")
         assert model.event_type.endswith(".v1")

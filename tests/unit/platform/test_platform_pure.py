@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import os
 import uuid
 from datetime import UTC, datetime
 
@@ -15,6 +17,7 @@ from dhr_platform.consumers import Delivery, PermanentFailure, RetryPolicy
 from dhr_platform.envelopes import to_envelope
 from dhr_platform.eventstore import EventMetadata, RecordedEvent, schema_version_of
 from dhr_platform.progress import ProgressBar
+from dhr_platform.sealing import DEVELOPMENT_KEK
 from dhr_platform.settings import PlatformSettings
 
 
@@ -76,6 +79,12 @@ def test_production_refuses_the_development_defaults(monkeypatch: pytest.MonkeyP
         PlatformSettings().refuse_development_defaults()
     monkeypatch.setenv("DHR_DATABASE_URL", "postgresql://dhr@db.internal/dhr")
     monkeypatch.setenv("DHR_KAFKA_BOOTSTRAP", "kafka-0.internal:9092")
+    with pytest.raises(ValueError, match="DHR_PERSONAL_DATA_KEK"):
+        PlatformSettings().refuse_development_defaults()
+    monkeypatch.setenv("DHR_PERSONAL_DATA_KEK", DEVELOPMENT_KEK.decode())
+    with pytest.raises(ValueError, match="development key-encryption key"):
+        PlatformSettings().refuse_development_defaults()
+    monkeypatch.setenv("DHR_PERSONAL_DATA_KEK", base64.b64encode(os.urandom(32)).decode())
     PlatformSettings().refuse_development_defaults()
 
 

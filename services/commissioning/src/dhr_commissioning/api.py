@@ -10,13 +10,14 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from dhr_commissioning import domain, policy
 from dhr_commissioning.config import CommissioningSettings
 from dhr_commissioning.projections import list_reviews, load_review, review_view, stream_id
+from dhr_contracts.commissioning import PersonalDataErased
 from dhr_platform.auth import CurrentPrincipal
-from dhr_platform.commands import Aggregates, Decider, event_summary
+from dhr_platform.commands import Aggregates, Decider, event_summary, new_event
 from dhr_platform.eventstore import EventMetadata, EventStore
 from dhr_platform.http import (
     CorrelationId,
@@ -54,6 +55,15 @@ QualityAssuranceOutcomeBody: Any = request_body_model(
 PublishReportBody = request_body_model(domain.PublishReport, exclude={"review_id"})
 ReportDeliveryBody = request_body_model(domain.RecordReportDelivery, exclude={"review_id"})
 
+
+
+class ErasePersonalDataBody(BaseModel):
+    """Why the review's personal data is erased: the legal basis or the request it answers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: str = Field(min_length=1, max_length=2000, description="Why (the legal basis or "
+                        "request); it is recorded in clear, so it must not hold personal data.")
 
 
 class CommandAccepted(BaseModel):
@@ -215,6 +225,36 @@ def build_router(api: CommissioningApi) -> APIRouter:
         return await execute(request, review_id, command, principal=principal,
                              idempotency_key=idempotency_key, if_match=if_match,
                              correlation_id=correlation_id, traceparent=traceparent)
+
+    @router.post("/{review_id}/personal-data-erasure", response_model=CommandAccepted,
+                 dependencies=[policy.PERMISSIONS.requires(policy.ERASE_PERSONAL_DATA)],
+                 summary="Erase the review's personal data (crypto-shredding): its data key is "
+                 "destroyed, so every personal value of the review reads as erased everywhere")
+    async def erase_personal_data(
+        request: Request, review_id: UUID, body: ErasePersonalDataBody,
+        principal: CurrentPrincipal, idempotency_key: IdempotencyKey = None,
+        correlation_id: CorrelationId = None, traceparent: TraceParent = None,
+    ) -> JSONResponse:
+        if await load_review(api.store.pool, review_id) is None:
+            raise review_not_found(review_id)
+        metadata = EventMetadata.for_request(str(review_id), principal, correlation_id,
+                                             traceparent)
+
+        async def transaction(connection: Any) -> tuple[int, dict[str, Any]]:
+            stream = stream_id(review_id)
+            version = await api.store.stream_version(stream, connection)
+            # The key goes in the same transaction as the event that records it going.
+            key_id = await api.runtime.keyring.erase(connection, str(review_id),
+                                                     actor=principal.subject, reason=body.reason)
+            erased = PersonalDataErased(review_id=review_id, erased_on=api.clock().date(),
+                                        reason=body.reason, data_key_id=key_id)
+            recorded = await api.store.append(connection, stream, version, [new_event(erased)],
+                                              metadata)
+            answer = CommandAccepted(review_id=review_id, version=recorded[-1].stream_version,
+                                     events=[event.type for event in recorded])
+            return 200, answer.model_dump(mode="json")
+
+        return await run_command(request, api.store.pool, idempotency_key, transaction)
 
     @router.get("", summary="List the reviews the caller may see, filtered by status, area and "
                 "overdue", dependencies=[policy.PERMISSIONS.requires(policy.READ_REVIEWS)])

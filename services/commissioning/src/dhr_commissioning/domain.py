@@ -43,6 +43,7 @@ from dhr_contracts.commissioning import (
     ParallelReviewKind,
     ParallelReviewLinked,
     PauseReason,
+    PersonalDataErased,
     PriorAgencyContact,
     QualityAssuranceOutcome,
     QualityAssuranceOutcomeRecorded,
@@ -389,6 +390,8 @@ class ReviewState(_Record):
     home_office_submissions: tuple[HomeOfficeSubmission, ...] = ()
     publication: Publication | None = None
     deliveries: tuple[Delivery, ...] = ()
+    personal_data_erased_on: date | None = None
+    """When an admin erased the review's personal data (its data key destroyed)."""
 
 
 def initial_state() -> ReviewState:
@@ -997,6 +1000,8 @@ def evolve(state: ReviewState, event: EventPayload) -> ReviewState:
             delivery = Delivery(recipient=event.recipient, delivered_on=event.delivered_on,
                                 document_version=event.document_version, sha256=event.sha256)
             return state.model_copy(update={"deliveries": (*state.deliveries, delivery)})
+        case PersonalDataErased():
+            return state.model_copy(update={"personal_data_erased_on": event.erased_on})
     raise TypeError(f"Not a commissioning event: {type(event).__name__}")
 
 

@@ -17,6 +17,7 @@ CHANGE_REVIEW = "change a review case"
 READ_REVIEWS = "read review cases"
 RECORD_HISTORIC = "record historic reviews"
 READ_HISTORIC = "read historic reviews"
+ERASE_PERSONAL_DATA = "erase a review's personal data"
 
 PERMISSIONS = Permissions({
     NOTIFY: {Role.REVIEW_MANAGER, Role.AGENCY_LEAD, Role.AGENCY_SYSTEM},
@@ -24,6 +25,7 @@ PERMISSIONS = Permissions({
     READ_REVIEWS: {Role.REVIEW_MANAGER, Role.CHAIR, Role.OVERSIGHT_READER},
     RECORD_HISTORIC: {Role.ADMIN},
     READ_HISTORIC: {Role.ADMIN, Role.OVERSIGHT_READER},
+    ERASE_PERSONAL_DATA: {Role.ADMIN},
 })
 
 

@@ -34,7 +34,7 @@ from dhr_oversight.ledger import MAX_SAFE_INTEGER
 
 _REQUIRED = frozenset(("id", "source", "type", "subject", "time", "specversion", "stream",
                        "streamversion", "correlationid", "actor"))
-_KNOWN = _REQUIRED | {"datacontenttype", "causationid", "traceparent"}
+_KNOWN = _REQUIRED | {"datacontenttype", "causationid", "traceparent", "datakeyid"}
 _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _TIME = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
                    rb"(?:\.(?!000000)[0-9]{6})?Z\Z")
@@ -90,8 +90,10 @@ def fast_leaf(headers: Sequence[tuple[str, bytes]], value: bytes) -> FastLeaf | 
         joined.decode()
         event_id, version, moment = attributes["id"], attributes["streamversion"], attributes["time"]
         causation, trace = attributes.get("causationid"), attributes.get("traceparent")
+        key_id = attributes.get("datakeyid")
         if not (_UUID.match(event_id) and _UUID.match(attributes["correlationid"])
                 and (causation is None or _UUID.match(causation))
+                and (key_id is None or _UUID.match(key_id))
                 and _VERSION.match(version) and int(version) <= MAX_SAFE_INTEGER
                 and _TIME.match(moment)):
             return None
@@ -106,7 +108,9 @@ def fast_leaf(headers: Sequence[tuple[str, bytes]], value: bytes) -> FastLeaf | 
             b'","causationid":"' + causation if causation is not None else b"",
             b'","correlationid":"', attributes["correlationid"],
             b'","data":', _encode(data).encode(),
-            b',"datacontenttype":"application/json","id":"', event_id,
+            b',"datacontenttype":"application/json',
+            b'","datakeyid":"' + key_id if key_id is not None else b"",
+            b'","id":"', event_id,
             b'","source":"', attributes["source"],
             b'","specversion":"1.0","stream":"', attributes["stream"],
             b'","streamversion":', version,

@@ -143,7 +143,7 @@ REQUIRED_ATTRIBUTES = (
     "stream", "streamversion", "correlationid", "actor", "data",
 )
 # Omitted from the leaf data when absent or null.
-OPTIONAL_ATTRIBUTES = ("causationid", "traceparent")
+OPTIONAL_ATTRIBUTES = ("causationid", "traceparent", "datakeyid")
 EVENT_ATTRIBUTES = frozenset(REQUIRED_ATTRIBUTES + OPTIONAL_ATTRIBUTES)
 
 

@@ -19,6 +19,7 @@ from dhr_contracts.topics import dead_letter_topic
 from dhr_platform import dead_letters
 from dhr_platform.auth import token_verifier_from
 from dhr_platform.database import MigrationSource, create_pool, migrate, platform_migrations
+from dhr_platform.disclosure import AccessLog, Disclosure
 from dhr_platform.eventstore import EventStore
 from dhr_platform.http import create_app
 from dhr_platform.logs import configure_logging
@@ -67,6 +68,10 @@ def create_service_app(
         max_body_bytes=runtime.settings.max_body_bytes, token_verifier=token_verifier,
         lifespan=lifespan,
     )
+    # Opens the sealed personal values of JSON answers for callers allowed them, and records
+    # each disclosure (dhr_platform/disclosure.py).
+    app.add_middleware(Disclosure, keyring=lambda: runtime.keyring, pool=lambda: runtime.pool,
+                       access_log=AccessLog(runtime.spec.name, lambda: runtime.store))
     # Added last, so outermost: it sees every answer, the body limit's 413 included.
     app.add_middleware(RequestTelemetry, telemetry=telemetry)
     return app

@@ -244,7 +244,8 @@ class TokenVerifier:
 
     def __init__(self, keys: SigningKeys, *, issuer: str, audience: str,
                  algorithms: Collection[str], leeway_seconds: float = 30.0,
-                 role_claim: str = "roles", organisation_claim: str = "org"):
+                 role_claim: str = "roles", organisation_claim: str = "org",
+                 personal_data_claim: str = "personal_data"):
         unsupported = set(algorithms) - SUPPORTED_ALGORITHMS
         if unsupported or not algorithms:
             raise ValueError(f"accepted algorithms must be among {sorted(SUPPORTED_ALGORITHMS)}")
@@ -255,6 +256,7 @@ class TokenVerifier:
         self.leeway_seconds = leeway_seconds
         self.role_claim = role_claim
         self.organisation_claim = organisation_claim
+        self.personal_data_claim = personal_data_claim
 
     async def verify(self, token: str) -> Principal:
         """The token's principal; InvalidToken (with a reason safe to show) when refused."""
@@ -304,7 +306,8 @@ class TokenVerifier:
         if organisation is not None and (not isinstance(organisation, str)
                                          or not organisation.strip() or len(organisation) > 200):
             raise InvalidToken(f"the token's {self.organisation_claim!r} claim is not a name")
-        return Principal(subject=subject, roles=roles, organisation=organisation)
+        return Principal(subject=subject, roles=roles, organisation=organisation,
+                         personal_data_granted=claims.get(self.personal_data_claim) is True)
 
 
 def token_verifier_from(settings: PlatformSettings) -> TokenVerifier:
@@ -324,7 +327,8 @@ def token_verifier_from(settings: PlatformSettings) -> TokenVerifier:
                          algorithms=settings.auth_algorithms,
                          leeway_seconds=settings.auth_leeway_seconds,
                          role_claim=settings.auth_role_claim,
-                         organisation_claim=settings.auth_organisation_claim)
+                         organisation_claim=settings.auth_organisation_claim,
+                         personal_data_claim=settings.auth_personal_data_claim)
 
 
 # ---------------------------------------------------------------------------------- FastAPI

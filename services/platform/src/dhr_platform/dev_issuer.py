@@ -126,7 +126,8 @@ class DevelopmentIssuer:
                 "DHR_AUTH_AUDIENCE": self.audience, "DHR_AUTH_ALGORITHMS": '["EdDSA"]'}
 
     def claims(self, *, role: str, organisation: str | None, subject: str | None = None,
-               ttl: timedelta = DEFAULT_TTL, now: datetime | None = None) -> dict[str, Any]:
+               ttl: timedelta = DEFAULT_TTL, now: datetime | None = None,
+               personal_data: bool = False) -> dict[str, Any]:
         """The claims of a token for `role` (one of `Role`) in `organisation`."""
         Role(role)  # refuses a role the platform does not know
         issued = int((now or datetime.now(UTC)).timestamp())
@@ -138,6 +139,8 @@ class DevelopmentIssuer:
         }
         if organisation is not None:
             claims["org"] = organisation
+        if personal_data:
+            claims["personal_data"] = True  # grants an oversight reader plaintext personal data
         return claims
 
     def sign(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
@@ -146,10 +149,11 @@ class DevelopmentIssuer:
                           headers={"kid": self.key_id, **(headers or {})})
 
     def mint(self, *, role: str, organisation: str | None, subject: str | None = None,
-             ttl: timedelta = DEFAULT_TTL, now: datetime | None = None) -> str:
+             ttl: timedelta = DEFAULT_TTL, now: datetime | None = None,
+             personal_data: bool = False) -> str:
         """A signed token for `role` in `organisation`."""
         return self.sign(self.claims(role=role, organisation=organisation, subject=subject,
-                                     ttl=ttl, now=now))
+                                     ttl=ttl, now=now, personal_data=personal_data))
 
 
 def _default_subject(role: str, organisation: str | None) -> str:

@@ -24,5 +24,6 @@ def to_envelope(event: RecordedEvent, source: str) -> Envelope:
         causationid=None if causation is None else UUID(causation),
         actor=metadata["actor"],
         traceparent=metadata.get("traceparent"),
+        datakeyid=metadata.get("data_key_id"),
         data=event.data,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
@@ -15,6 +15,7 @@ from opentelemetry.trace import NoOpTracer, Tracer
 
 from dhr_platform.database import Connection
 from dhr_platform.principal import Principal
+from dhr_platform.sealing import Keyring, key_id_of, needs_sealing, seal_data, sealed_values
 from dhr_platform.telemetry import appending
 
 _VERSION_SUFFIX = re.compile(r"\.v(\d+)$")
@@ -57,6 +58,8 @@ class EventMetadata:
     traceparent: str | None = None
     actor_roles: tuple[str, ...] = ()
     actor_organisation: str | None = None
+    data_key_id: UUID | None = None
+    """The review data key that sealed the personal values in the events (set by the store)."""
 
     @classmethod
     def for_request(cls, subject: str, principal: Principal, correlation_id: UUID | None = None,
@@ -78,6 +81,8 @@ class EventMetadata:
         if self.actor_roles or self.actor_organisation is not None:
             body["actor_roles"] = list(self.actor_roles)
             body["actor_organisation"] = self.actor_organisation
+        if self.data_key_id is not None:
+            body["data_key_id"] = str(self.data_key_id)
         return body
 
 
@@ -138,8 +143,11 @@ class EventStore:
     """Append-only store of one service's events, in that service's schema."""
 
     def __init__(self, pool: asyncpg.Pool, projections: Sequence[InlineProjection] = (),
-                 tracer: Tracer | None = None, on_append: Callable[[], None] | None = None):
+                 tracer: Tracer | None = None, on_append: Callable[[], None] | None = None,
+                 keyring: Keyring | None = None):
         self.pool = pool
+        # Seals the personal values of appended events with their review's data key (sealing.py).
+        self.keyring = keyring
         self.projections = tuple(projections)
         self.tracer = tracer or NoOpTracer()
         # Told of every append (before its transaction commits): the outbox relay's wake-up.
@@ -180,6 +188,7 @@ class EventStore:
             raise RuntimeError("append needs a transaction that the caller commits")
         if not events:
             return []
+        events, metadata = await self._sealed(connection, events, metadata)
         versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
         try:
             rows = await connection.fetch(
@@ -216,6 +225,23 @@ class EventStore:
             for projection in self.projections:
                 await projection.apply(connection, event)
         return recorded
+
+    async def _sealed(self, connection: Connection, events: Sequence[NewEvent],
+                      metadata: EventMetadata) -> tuple[Sequence[NewEvent], EventMetadata]:
+        """The events with their personal values sealed by the review's (the subject's) data
+        key, and the metadata naming that key. Raises PersonalDataErased when the review's
+        personal data was erased and an event would record some."""
+        if self.keyring is None:
+            return events, metadata
+        if any(needs_sealing(event.type, event.data) for event in events):
+            key = await self.keyring.sealing_key(connection, metadata.subject)
+            events = [replace(event, data=seal_data(event.type, event.data, key))
+                      for event in events]
+        key_ids = {key_id_of(value) for event in events for value in sealed_values(event.data)}
+        key_ids.discard(None)
+        if len(key_ids) == 1:
+            metadata = replace(metadata, data_key_id=key_ids.pop())
+        return events, metadata
 
     async def stream_version(
         self, stream_id: str, connection: Connection | None = None

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dhr_contracts.base import SEALED_PREFIX
 from dhr_platform.auth import (
     NotAuthenticated,
     SigningKeysUnavailable,
@@ -27,12 +28,15 @@ from dhr_platform.auth import (
     authenticate,
 )
 from dhr_platform.database import UNAVAILABLE_ERRORS, Connection, lost_connection
+from dhr_platform.disclosure import PURPOSE_HEADER, PurposeRequired
 from dhr_platform.eventstore import ConcurrencyError
+from dhr_platform.sealing import PersonalDataErased
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 # What a client should wait before retrying a request the database could not serve.
+_SEALED = SEALED_PREFIX.encode()
 BUSY_RETRY_AFTER_SECONDS = 1
 UNAVAILABLE_RETRY_AFTER_SECONDS = 2
 IdempotencyKey = Annotated[
@@ -267,6 +271,16 @@ def create_app(
             title="Concurrent modification", instance=request.url.path,
         )
 
+    @app.exception_handler(PersonalDataErased)
+    async def on_erased(request: Request, error: PersonalDataErased) -> JSONResponse:
+        return problem_response(409, str(error), title="Personal data erased",
+                                instance=request.url.path)
+
+    @app.exception_handler(PurposeRequired)
+    async def on_purpose_required(request: Request, error: PurposeRequired) -> JSONResponse:
+        return problem_response(400, str(error), title="Purpose required",
+                                instance=request.url.path, field=PURPOSE_HEADER)
+
     for error_type, status in error_statuses.items():
         app.add_exception_handler(error_type, _domain_handler(status))
 
@@ -389,6 +403,12 @@ async def run_command(
     Keys belong to the caller (the token's subject): one caller's key never replays another's
     answer. Callers check authorisation before they come here, so a replay is authorised too.
     """
+    raw = await request.body()
+    if _SEALED in raw:
+        # Sealed values are made by the store alone: one copied in from elsewhere would be
+        # opened as this review's own personal data.
+        raise Problem(422, "The body holds a sealed value (dhr-sealed:...): send plaintext; "
+                      "the service seals personal data itself.", title="Sealed value in input")
     if idempotency_key is None:
         async with pool.acquire() as connection, connection.transaction():
             status, payload = await body(connection)
@@ -397,7 +417,7 @@ async def run_command(
     scope = f"{request.method} {request.url.path}"
     if principal is not None:
         scope += f" by {principal.subject}"
-    fingerprint = hashlib.sha256(await request.body()).hexdigest()
+    fingerprint = hashlib.sha256(raw).hexdigest()
     try:
         async with pool.acquire() as connection, connection.transaction():
             stored = await _stored_response(connection, scope, idempotency_key)

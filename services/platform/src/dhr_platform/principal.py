@@ -51,6 +51,8 @@ class Principal:
     subject: str
     roles: frozenset[Role]
     organisation: str | None = None
+    personal_data_granted: bool = False
+    """The token grants personal data (an oversight reader's `personal_data` claim)."""
 
     def has(self, *roles: Role) -> bool:
         """Whether the principal holds any of these roles."""

@@ -18,6 +18,7 @@ from dhr_platform.eventstore import EventStore, InlineProjection
 from dhr_platform.kafka import ensure_topics, kafka_reachable, safe_producer
 from dhr_platform.metrics import MetricsSampler
 from dhr_platform.outbox import OutboxRelay
+from dhr_platform.sealing import Keyring
 from dhr_platform.settings import PlatformSettings
 from dhr_platform.telemetry import Telemetry
 
@@ -89,6 +90,8 @@ class ServiceRuntime:
     def __init__(self, spec: ServiceSpec, settings: PlatformSettings):
         self.spec = spec
         self.settings = settings
+        # The review data keys: seal personal values on append, open them in responses.
+        self.keyring = Keyring(settings.key_encryption_keys())
         self._pool: asyncpg.Pool | None = None
         self._store: EventStore | None = None
         self.relay: OutboxRelay | None = None
@@ -128,7 +131,8 @@ class ServiceRuntime:
         applied = await migrate(self.pool, spec.name, [platform_migrations(), *spec.migrations])
         if applied:
             log.info("%s: applied migrations %s", spec.name, applied)
-        self._store = EventStore(self.pool, spec.projections, tracer=telemetry.tracer)
+        self._store = EventStore(self.pool, spec.projections, tracer=telemetry.tracer,
+                                 keyring=self.keyring)
         topics = [spec.topic, *spec.extra_topics]
         topics += [dead_letter_topic(s.topic) for s in spec.subscriptions]
         topics += [s.topic for s in spec.subscriptions]

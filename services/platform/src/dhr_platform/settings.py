@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dhr_platform.sealing import DEVELOPMENT_KEK, KeyEncryptionKeys, decode_key
 
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:55432/dhr"
 DEV_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
@@ -107,6 +109,21 @@ class PlatformSettings(ObservabilitySettings):
     auth_jwks_min_refresh_seconds: float = Field(
         default=10.0, ge=0, description="Least time between two fetches for unknown key ids.")
 
+    auth_personal_data_claim: str = Field(
+        default="personal_data", min_length=1,
+        description="Claim that grants an oversight reader plaintext personal data (true).")
+
+    # Personal data (docs/security.md): the key-encryption key that wraps each review's data key.
+    personal_data_kek: SecretStr | None = Field(
+        default=None, description="Key-encryption key: base64 of 32 random bytes (`dhr keygen "
+        "--kek`). Development and tests use a fixed key when none is given.")
+    personal_data_kek_file: Path | None = Field(
+        default=None, description="A file holding the key-encryption key instead (a mounted "
+        "secret).")
+    personal_data_previous_keks: tuple[SecretStr, ...] = Field(
+        default=(), description="Earlier key-encryption keys, as a JSON list: they still unwrap "
+        "the data keys they wrapped (key rotation).")
+
     @field_validator("auth_algorithms")
     @classmethod
     def _asymmetric_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -139,6 +156,28 @@ class PlatformSettings(ObservabilitySettings):
             raise ValueError("the development token issuer is refused outside development")
         if self.auth_jwks_url is not None and not self.auth_jwks_url.startswith("https://"):
             raise ValueError("DHR_AUTH_JWKS_URL must be an https:// URL outside development")
+        if self.personal_data_kek is None and self.personal_data_kek_file is None:
+            raise ValueError("DHR_PERSONAL_DATA_KEK or DHR_PERSONAL_DATA_KEK_FILE must be set "
+                             "outside development")
+        if self.key_encryption_key() == decode_key(DEVELOPMENT_KEK, "the development key"):
+            raise ValueError("the development key-encryption key is refused outside development")
+
+    def key_encryption_key(self) -> bytes:
+        """The configured key-encryption key (the development one when none is configured)."""
+        if self.personal_data_kek is not None and self.personal_data_kek_file is not None:
+            raise ValueError("set DHR_PERSONAL_DATA_KEK or DHR_PERSONAL_DATA_KEK_FILE, not both")
+        if self.personal_data_kek_file is not None:
+            return decode_key(self.personal_data_kek_file.read_bytes(),
+                              "DHR_PERSONAL_DATA_KEK_FILE")
+        if self.personal_data_kek is not None:
+            return decode_key(self.personal_data_kek.get_secret_value(), "DHR_PERSONAL_DATA_KEK")
+        return decode_key(DEVELOPMENT_KEK, "the development key")
+
+    def key_encryption_keys(self) -> KeyEncryptionKeys:
+        """The key that wraps new data keys and the earlier ones that still unwrap old ones."""
+        previous = [decode_key(key.get_secret_value(), "DHR_PERSONAL_DATA_PREVIOUS_KEKS")
+                    for key in self.personal_data_previous_keks]
+        return KeyEncryptionKeys(self.key_encryption_key(), previous)
 
     @property
     def auth_configured(self) -> bool:
