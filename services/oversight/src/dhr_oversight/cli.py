@@ -76,7 +76,8 @@ DHR_DATABASE_URL, ...); their defaults are those of `dhr run`. `dhr COMMAND --he
     show.add_argument("review_id")
     show.add_argument("--json", action="store_true", help="JSON instead of a timeline")
     show.add_argument("--show-personal", action="store_true",
-                      help="show personal fields (hidden as [personal] by default)")
+                      help="show personal fields as stored, sealed with the review's key "
+                      "(hidden as [personal] by default)")
 
     commands.add_parser("rebuild", help="rebuild the ledger from the topics, from offset 0")
 
