@@ -217,3 +217,27 @@ async def test_erasing_a_review_makes_its_personal_data_read_as_erased_everywher
     assert sealed_with == {str(key["key_id"]).encode()}  # no key left that opens them
     panel_records = await records_of(kafka_bootstrap, PANEL_EVENTS, review_id, expected=1)
     assert all(CHAIR.encode() not in record.value for record in panel_records)
+
+
+async def test_reads_of_imr_material_need_a_purpose_and_are_each_recorded(
+    commissioning: RunningService, panel: Any,
+) -> None:
+    review_id = await notified_review(commissioning)
+    for _ in range(100):
+        if (await panel.client.get(f"/panels/{review_id}")).status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+
+    request = panel.client.build_request("GET", f"/panels/{review_id}/requests")
+    del request.headers["DHR-Purpose"]
+    refused = await panel.client.send(request)
+    read = await panel.client.get(f"/panels/{review_id}/requests")
+
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["field"] == "DHR-Purpose"
+    assert read.status_code == 200, read.text
+    access = await panel.runtime.store.read_stream(f"access-{review_id}")
+    imr_reads = [event.data for event in access if "imr" in event.data["material"]]
+    assert len(imr_reads) == 1
+    assert imr_reads[0]["resource"] == "GET /panels/{review_id}/requests"
+    assert imr_reads[0]["purpose"] == "review-work"

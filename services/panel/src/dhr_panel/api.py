@@ -11,6 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from dhr_contracts.access import Material
 from dhr_panel import domain, model, policy
 from dhr_panel.config import PanelSettings
 from dhr_panel.projections import (
@@ -22,6 +23,7 @@ from dhr_panel.projections import (
 )
 from dhr_platform.auth import CurrentPrincipal
 from dhr_platform.commands import Aggregates, Decider, event_summary
+from dhr_platform.disclosure import restricted
 from dhr_platform.eventstore import ConcurrencyError, EventMetadata, EventStore
 from dhr_platform.http import (
     CorrelationId,
@@ -265,8 +267,10 @@ def build_router(api: PanelApi) -> APIRouter:
         return JSONResponse(view, headers={"ETag": f'"{version}"'})
 
     @router.get("/panels/{review_id}/requests",
-                summary="A panel's information requests (an agency sees only its own)",
-                dependencies=[policy.PERMISSIONS.requires(policy.READ_PANEL)])
+                summary="A panel's information requests (an agency sees only its own); each "
+                "read is recorded as access to IMR material",
+                dependencies=[policy.PERMISSIONS.requires(policy.READ_PANEL),
+                              restricted(Material.IMR)])
     async def list_requests(
         review_id: UUID,
         principal: CurrentPrincipal,

@@ -19,11 +19,13 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from dhr_contracts.access import Material
 from dhr_panel import family, policy
 from dhr_panel.family_projections import family_stream_id, family_view, load_family
 from dhr_panel.projections import load_panel
 from dhr_platform.auth import CurrentPrincipal
 from dhr_platform.commands import Aggregates, Decider, event_summary
+from dhr_platform.disclosure import restricted
 from dhr_platform.eventstore import EventMetadata
 from dhr_platform.http import (
     CorrelationId,
@@ -240,8 +242,11 @@ def build_family_router(runtime: ServiceRuntime, clock: Clock) -> APIRouter:
     family_route("support-after-completion", SupportBody, family.OfferSupportAfterCompletion,
                  "Record that support after completion was offered to the family")
 
+    # What the family, friends and children told the review: each read is recorded.
+    reads_testimony = [*reads_family, restricted(Material.FAMILY_TESTIMONY)]
+
     @router.get("", summary="The review's family involvement, with the five process facts",
-                dependencies=reads_family)
+                dependencies=reads_testimony)
     async def get_family(review_id: UUID, principal: CurrentPrincipal) -> JSONResponse:
         await may_read(principal, review_id)
         found = await load_family(runtime.store.pool, review_id)
@@ -252,7 +257,7 @@ def build_family_router(runtime: ServiceRuntime, clock: Clock) -> APIRouter:
                             headers={"ETag": f'"{version}"'})
 
     @router.get("/events", summary="The family record's own event history, in order",
-                dependencies=reads_family)
+                dependencies=reads_testimony)
     async def family_history(review_id: UUID, principal: CurrentPrincipal) -> dict[str, Any]:
         await may_read(principal, review_id)
         events = await runtime.store.read_stream(family_stream_id(review_id))
