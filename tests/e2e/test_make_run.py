@@ -8,6 +8,7 @@ servers of its own), with its services on free ports and its state in a temporar
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -16,6 +17,15 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from personal_data_scan import (
+    SAMPLE_PERSONAL_VALUES,
+    OtlpCollector,
+    database_rows,
+    files_under,
+    kafka_records,
+    leaks,
+)
 
 from dhr_local.process import free_port
 from dhr_local.run import SERVICES
@@ -91,41 +101,60 @@ def test_make_run_takes_the_sample_review_through_its_life_and_reuses_it_when_ru
     # The development issuer dhr-run uses (its key is made once in the state directory).
     issuer = DevelopmentIssuer.load_or_create(tmp_path / "auth")
     manager = {"Authorization": "Bearer " + issuer.mint(role=MANAGER[0],
-                                                         organisation=MANAGER[1])}
+                                                         organisation=MANAGER[1]),
+               "DHR-Purpose": "review-work"}
 
-    first = Run(environment)
-    try:
-        first.wait_for(UP, within=400)
-        review_id = re.search(r"dhr history ([0-9a-f-]{36})", first.output).group(1)  # type: ignore[union-attr]
+    collector = OtlpCollector()
+    with collector.running() as otlp:
+        first = Run(environment | {"DHR_OTEL_ENDPOINT": otlp})
+        try:
+            first.wait_for(UP, within=400)
+            review_id = re.search(r"dhr history ([0-9a-f-]{36})", first.output).group(1)  # type: ignore[union-attr]
 
-        # Every step was shown, and the review went the whole way.
-        assert f"[{len(WALK)}/{len(WALK)}] published" in first.output
-        for service in SERVICES:
-            assert f"http://127.0.0.1:{ports[service.name]}/docs" in first.output
-        assert f"dhr export --review {review_id}" in first.output and "dhr verify" in first.output
-        assert "export TOKEN=" in first.output
-        _, review = request("GET", f"{url['commissioning']}/reviews/{review_id}", headers=manager)
-        assert review["status"] == "published"
-        _, recommendations = request(
-            "GET", f"{url['recommendations']}/reviews/{review_id}/recommendations", headers=manager)
-        [recommendation] = recommendations["items"]
-        assert recommendation["addressees"][0]["response_status"] == "accepted"
-        _, events = request("GET", f"{url['commissioning']}/reviews/{review_id}/events",
-                            headers=manager)
+            # Every step was shown, and the review went the whole way.
+            assert f"[{len(WALK)}/{len(WALK)}] published" in first.output
+            for service in SERVICES:
+                assert f"http://127.0.0.1:{ports[service.name]}/docs" in first.output
+            assert f"dhr export --review {review_id}" in first.output
+            assert "dhr verify" in first.output and "export TOKEN=" in first.output
+            _, review = request("GET", f"{url['commissioning']}/reviews/{review_id}",
+                                headers=manager)
+            assert review["status"] == "published"
+            _, recommendations = request(
+                "GET", f"{url['recommendations']}/reviews/{review_id}/recommendations",
+                headers=manager)
+            [recommendation] = recommendations["items"]
+            assert recommendation["addressees"][0]["response_status"] == "accepted"
+            _, events = request("GET", f"{url['commissioning']}/reviews/{review_id}/events",
+                                headers=manager)
+            assert "Sample Victim Name" in str(events)  # opened for the review manager
 
-        # A service that dies is reported and started again.
-        (panel_pid,) = [pid for pid in children(first.process.pid)
-                        if b"dhr_panel" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-        os.kill(panel_pid, signal.SIGKILL)
-        first.wait_for("panel exited with code -9; restarting", within=30)
-        deadline = time.monotonic() + 120
-        while status_of(f"{url['panel']}/readyz") != 200:
-            assert time.monotonic() < deadline, "the panel did not come back"
-            time.sleep(1)
-        assert first.interrupt() == 0
-        assert "stopping the services" in first.output
-    finally:
-        first.kill()  # whatever failed, no service is left running
+            # A service that dies is reported and started again.
+            (panel_pid,) = [pid for pid in children(first.process.pid)
+                            if b"dhr_panel" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            os.kill(panel_pid, signal.SIGKILL)
+            first.wait_for("panel exited with code -9; restarting", within=30)
+            deadline = time.monotonic() + 120
+            while status_of(f"{url['panel']}/readyz") != 200:
+                assert time.monotonic() < deadline, "the panel did not come back"
+                time.sleep(1)
+            assert first.interrupt() == 0  # the services flush their spans as they stop
+            assert "stopping the services" in first.output
+        finally:
+            first.kill()  # whatever failed, no service is left running
+
+    # After the whole run, personal data is in plain text nowhere but in the API's answers:
+    # not on Kafka, in the database, in the logs and files, in the output or in the traces.
+    assert b"POST /reviews" in collector.spans()  # the scan sees real traces
+    places = {f"Kafka record {n}": record
+              for n, record in enumerate(asyncio.run(kafka_records(kafka_bootstrap)))}
+    places |= {f"database row {n}": row.encode()
+               for n, row in enumerate(asyncio.run(database_rows(fresh_database)))}
+    places |= {str(path): content for path, content in files_under(tmp_path)}
+    places["dhr-run output"] = first.output.encode()
+    places["OTLP exports"] = b"".join(body for _, body in collector.exports)
+    assert len(places) > 100
+    assert not leaks(SAMPLE_PERSONAL_VALUES, places)
 
     second = Run(environment)
     try:

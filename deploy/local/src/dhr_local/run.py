@@ -138,7 +138,8 @@ def load_sample(issuer: DevelopmentIssuer) -> str:
     def headers(who: Identity) -> dict[str, str]:
         if who not in tokens:
             tokens[who] = issuer.mint(role=who[0], organisation=who[1])
-        return {"Authorization": f"Bearer {tokens[who]}"}
+        # The walk reads what it recorded (names, testimony) as the review's own staff would.
+        return {"Authorization": f"Bearer {tokens[who]}", "DHR-Purpose": "review-work"}
 
     def progress(number: int, total: int, title: str) -> None:
         _say(f"sample review [{number:2d}/{total}] {title}")
@@ -160,7 +161,8 @@ def _welcome(review_id: str, token: str, state_dir: Path, log_dir: Path) -> str:
   (others: uv run dhr token --role ROLE --org ORG):
     export TOKEN={token}
   Look at the sample review:
-    curl -s -H "Authorization: Bearer $TOKEN" {commissioning}/reviews/{review_id} | python3 -m json.tool
+    curl -s -H "Authorization: Bearer $TOKEN" -H "DHR-Purpose: review-work" \\
+         {commissioning}/reviews/{review_id} | python3 -m json.tool
     uv run dhr history {review_id}                 its history across services, from Kafka
   Export and verify its audit bundle, as an oversight body would:
     uv run dhr export --review {review_id} --out {bundle}

@@ -73,7 +73,8 @@ WALK: tuple[Step | Wait, ...] = (
     Step("commissioning", "/reviews", {
         "notifying_agency": POLICE, "date_of_death": "2026-02-10", "csp_learned_on": "2026-02-12",
         "csp_area": "Norfolk", "victim_age": 34, "suspect_relationship": "former_intimate_partner",
-        "circumstances": "homicide", "prior_agency_contact": "yes"},
+        "circumstances": "homicide", "prior_agency_contact": "yes",
+        "victim_name": "Sample Victim Name", "suspect_name": "Sample Suspect Name"},
         "a death notified by the police", save={"review_id": "review_id"}),
     Step("commissioning", "/reviews/{review_id}/decision-to-commission",
          {"decided_on": "2026-02-20", "rationale": "Statutory criteria met: intimate partner "
