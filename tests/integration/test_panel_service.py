@@ -120,12 +120,20 @@ async def join(service: RunningPanel, review_id: uuid.UUID, agency: str, sector:
 # --- (1) opening from the commissioning topic --------------------------------------------------
 
 
+async def sealed(panel: RunningPanel, review_id: uuid.UUID, value: str) -> str:
+    """`value` sealed as the commissioning service publishes it: with the review's key."""
+    async with panel.runtime.pool.acquire() as connection, connection.transaction():
+        key = await panel.runtime.keyring.sealing_key(connection, str(review_id))
+    return key.seal(value)
+
+
 async def test_commissioning_events_open_the_panel_once_and_record_the_chair(
     panel: RunningPanel, kafka_bootstrap: str
 ) -> None:
     review_id = uuid.uuid4()
+    name = await sealed(panel, review_id, "Alex Chair")
     originals = [envelope(notification(review_id), 1), envelope(commissioned(review_id), 3),
-                 envelope(chair(review_id), 4)]
+                 envelope(chair(review_id, name), 4)]
 
     await publish(kafka_bootstrap, *originals)
 
@@ -144,9 +152,10 @@ async def test_commissioning_events_open_the_panel_once_and_record_the_chair(
     # Redelivered as they were (same ids), and republished under new ids: nothing twice. A
     # replacement Chair published after them (same key, same partition) shows they were read.
     await publish(kafka_bootstrap, *originals, envelope(commissioned(review_id), 3),
-                  envelope(chair(review_id), 4),
-                  envelope(chair(review_id, "Sam Other", replaces_previous_chair=True,
-                                 replacement_reason="Ill health", chair_subject="chair-sam"), 5))
+                  envelope(chair(review_id, name), 4),
+                  envelope(chair(review_id, await sealed(panel, review_id, "Sam Other"),
+                                 replaces_previous_chair=True, replacement_reason="Ill health",
+                                 chair_subject="chair-sam"), 5))
 
     async def replaced() -> bool:
         found = await panel_of(panel, review_id)

@@ -60,3 +60,9 @@ async def eventually(condition, *, timeout: float = 30.0, interval: float = 0.1)
 
 def headers_of(record: ConsumerRecord[Any, Any]) -> dict[str, str]:
     return {name: value.decode() for name, value in record.headers}
+
+
+def is_access_event(record: ConsumerRecord[Any, Any]) -> bool:
+    """A record of a read of restricted material (dhr_platform.disclosure), which shares the
+    review's key with the review's own events."""
+    return headers_of(record)["ce_type"].endswith(".RestrictedMaterialRead.v1")
