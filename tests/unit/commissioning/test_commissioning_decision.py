@@ -130,7 +130,8 @@ def test_declining_an_eligible_notification_is_recorded_as_an_override() -> None
     assert event.overrides_eligibility_assessment is True
 
 
-@pytest.mark.parametrize("reasons", [(), ("  ",), ("criminal_case_pending", "")])
+@pytest.mark.parametrize("reasons", [(), ("  ",), ("criminal_case_pending", ""),
+                                     ("criminal_case_pending", "x" * 10_001)])
 def test_a_decision_not_to_commission_without_reasons_is_refused(
     reasons: tuple[str, ...],
 ) -> None:

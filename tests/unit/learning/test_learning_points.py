@@ -119,3 +119,23 @@ def test_a_briefing_before_the_point_was_recorded_is_refused() -> None:
 def test_a_briefing_on_an_unknown_point_is_refused() -> None:
     with pytest.raises(LearningPointNotFound):
         when(disseminate(), given=[])
+
+
+def test_the_same_dissemination_is_not_recorded_twice() -> None:
+    with pytest.raises(InvalidCommand) as refused:
+        when(disseminate(), given=then(a_recorded_point(), disseminate()))
+    assert refused.value.field == "dissemination_id"
+
+
+def test_a_partner_name_longer_than_the_record_holds_is_refused() -> None:
+    with pytest.raises(InvalidCommand) as refused:
+        when(disseminate(partners=(POLICE, "Northshire " + "Partnership " * 20)),
+             given=a_recorded_point())
+    assert refused.value.field == "partners[1]"
+
+
+def test_a_tag_is_measured_once_lower_cased() -> None:
+    # "İ" lower-cases to two characters: 60 characters as given, 61 as stored.
+    with pytest.raises(InvalidCommand) as refused:
+        when(record_learning_point(tags=("İ" + "x" * 59,)), given=[])
+    assert refused.value.field == "tags"

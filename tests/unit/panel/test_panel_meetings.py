@@ -109,6 +109,19 @@ def test_the_minimum_number_of_agencies_comes_from_the_rule_in_force() -> None:
     assert event.quorum_min_agencies == 4
 
 
+def test_an_agenda_item_longer_than_the_record_holds_is_refused() -> None:
+    with pytest.raises(InvalidCommand) as refused:
+        when(schedule_meeting(agenda=["Item", "x" * 10_001]), a_balanced_panel())
+    assert refused.value.field == "agenda"
+
+
+def test_an_attending_agency_named_at_more_length_than_the_record_holds_is_refused() -> None:
+    with pytest.raises(InvalidCommand) as refused:
+        when(hold_meeting(attended=["Safe Haven", "Northshire " + "Partnership " * 20]),
+             then(a_balanced_panel(), schedule_meeting()))
+    assert refused.value.field == "attended"
+
+
 def test_an_agency_cannot_attend_and_send_apologies() -> None:
     with pytest.raises(InvalidCommand) as refused:
         when(hold_meeting(apologies=["Safe Haven"]), then(a_balanced_panel(), schedule_meeting()))

@@ -109,6 +109,13 @@ def test_a_blank_text_or_a_duplicate_addressee_is_refused_by_the_decider() -> No
     assert refused.value.field == "addressees"
 
 
+def test_addressees_whose_ids_would_be_alike_get_distinct_ids() -> None:
+    [recorded] = when(record(addressees=[{"name": "Police"}, {"name": "Police."},
+                                         {"name": "Police 2"}]), [])
+    assert isinstance(recorded, RecommendationRecorded)
+    assert [a.addressee_id for a in recorded.addressees] == ["police", "police-2", "police-2-2"]
+
+
 def test_a_target_date_before_the_issue_date_is_refused() -> None:
     with pytest.raises(InvalidCommand) as refused:
         when(record(target_date=date(2026, 1, 1)), [])

@@ -24,7 +24,7 @@ from dhr_contracts.recommendations import (
     ResponseStatus,
 )
 from dhr_recommendations.domain import fold
-from dhr_recommendations.model import IllegalTransition, InvalidCommand
+from dhr_recommendations.model import Command, IllegalTransition, InvalidCommand
 from dhr_recommendations.status import (
     IMPLEMENTATION_TRANSITIONS,
     NTSB_STATUSES,
@@ -109,6 +109,18 @@ def test_a_rejection_without_a_reason_is_refused() -> None:
     with pytest.raises(InvalidCommand) as refused:
         when(respond("rejected", reason=None), a_recorded_recommendation())
     assert refused.value.field == "reason"
+
+
+@pytest.mark.parametrize(("command", "field"), [
+    (claim("in_progress", summary=" "), "summary"),
+    (verify("implemented", verified_by=" "), "verified_by"),
+    (verify("implemented", note=" "), "note"),
+])
+def test_a_blank_claim_or_verification_is_refused(command: Command, field: str) -> None:
+    given = then(a_recorded_recommendation(), respond("accepted"))
+    with pytest.raises(InvalidCommand) as refused:
+        when(command, given)
+    assert refused.value.field == field
 
 
 @pytest.mark.parametrize("response", ["awaiting_response", "rejected", "not_applicable",

@@ -584,6 +584,7 @@ def decide_not_to_commission(
         raise InvalidCommand(
             "A decision not to commission must give its reasons for the Home Office, none blank.",
             "reasons")
+    _check_lengths(reasons, "reasons")
     outcome = _assessed_outcome(state)
     return [
         DecidedNotToCommission(
@@ -801,6 +802,7 @@ def decide_record_quality_assurance_outcome(
     areas = cleaned_areas(command.areas_for_development)
     if areas is None:
         raise InvalidCommand("No area for development may be blank.", "areas_for_development")
+    _check_lengths(areas, "areas_for_development")
     if command.outcome is QualityAssuranceOutcome.CHANGES_REQUIRED and not areas:
         raise InvalidCommand("When changes are required, list the areas for development "
                              "(at least one).", "areas_for_development")
@@ -1180,6 +1182,16 @@ def _required_text(value: str, field: str, message: str) -> str:
     if not text:
         raise InvalidCommand(message, field)
     return text
+
+
+# The longest text an event holds (`NonEmptyText` in the contracts). Single text fields of the
+# commands are limited to it already; items of a list of texts are checked here.
+_MAX_TEXT = 10_000
+
+
+def _check_lengths(items: tuple[str, ...], field: str) -> None:
+    if any(len(item) > _MAX_TEXT for item in items):
+        raise InvalidCommand(f"Each item of {field} is at most {_MAX_TEXT:,} characters.", field)
 
 
 def _optional_text(value: str | None) -> str | None:

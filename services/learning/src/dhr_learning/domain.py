@@ -347,6 +347,8 @@ def check_agency(value: str, field: str) -> str:
     agency = " ".join(value.split())
     if not agency:
         raise InvalidCommand(f"{field}: name the agency.", field)
+    if len(agency) > 200:
+        raise InvalidCommand(f"{field}: an agency's name is at most 200 characters.", field)
     reason = why_not_an_agency(agency)
     if reason is not None:
         # The value itself is not repeated: it may be a person's name.
@@ -500,13 +502,14 @@ def decide_record_learning_point(
             raise InvalidCommand(
                 f"learning_event_id names no learning event held in this review "
                 f"({command.learning_event_id}).", "learning_event_id")
-    for tag in command.tags:
-        if len(tag.strip()) > 60:
-            raise InvalidCommand("Each tag is at most 60 characters.", "tags")
+    # Checked once normalised: lower case can be longer than upper case ("İ" is two characters).
+    tags = normalise_tags(command.tags)
+    if any(len(tag) > 60 for tag in tags):
+        raise InvalidCommand("Each tag is at most 60 characters.", "tags")
     return [LearningPointRecorded(
         review_id=command.review_id, learning_point_id=command.learning_point_id,
         recorded_on=command.recorded_on, summary=summary,
-        themes=tuple(dict.fromkeys(command.themes)), tags=normalise_tags(command.tags),
+        themes=tuple(dict.fromkeys(command.themes)), tags=tags,
         learning_event_id=command.learning_event_id,
         draft_recommendation=_optional_text(command.draft_recommendation))]
 
@@ -519,6 +522,9 @@ def decide_disseminate_learning_point(
     if point is None:
         raise LearningPointNotFound(
             f"No learning point {command.learning_point_id} in this review.", "learning_point_id")
+    if any(d.dissemination_id == command.dissemination_id for d in point.disseminations):
+        raise InvalidCommand(f"Dissemination {command.dissemination_id} already exists.",
+                             "dissemination_id")
     if command.issued_on < point.recorded_on:
         raise InvalidCommand(f"issued_on ({command.issued_on}) is before the learning point was "
                              f"recorded ({point.recorded_on}).", "issued_on")

@@ -466,19 +466,30 @@ def optional_text(value: str | None) -> str | None:
     return text or None
 
 
+# The longest texts an event holds (`NonEmptyText` and `ShortText` in the contracts). A command's
+# own text fields are limited to them already; the items of its lists of texts are checked here.
+MAX_TEXT = 10_000
+MAX_NAME = 200
+
+
 def required_items(values: Iterable[str], field: str, message: str) -> tuple[str, ...]:
     """Each item stripped; none blank and at least one."""
     items = tuple(value.strip() for value in values)
     if not items or any(not item for item in items):
         raise InvalidCommand(message, field)
+    if any(len(item) > MAX_TEXT for item in items):
+        raise InvalidCommand(f"Each item of {field} is at most {MAX_TEXT:,} characters.", field)
     return items
 
 
 def agencies(values: Iterable[str], field: str) -> tuple[str, ...]:
-    """Agency names stripped, none blank, each once (case ignored)."""
+    """Agency names stripped, none blank or too long, each once (case ignored)."""
     names: list[str] = []
     for value in values:
         name = required_text(value, field, f"An agency in {field} is blank.")
+        if len(name) > MAX_NAME:
+            raise InvalidCommand(f"An agency's name in {field} is at most {MAX_NAME} characters.",
+                                 field)
         if name.casefold() in {n.casefold() for n in names}:
             raise InvalidCommand(f"{name} is listed twice in {field}.", field)
         names.append(name)

@@ -93,6 +93,14 @@ def _text(value: str | None) -> str | None:
     return cleaned or None
 
 
+def _required_text(value: str, field: str) -> str:
+    """`value` trimmed; refused when that leaves nothing (the event needs some text)."""
+    cleaned = value.strip()
+    if not cleaned:
+        raise InvalidCommand(f"{field} is blank.", field)
+    return cleaned
+
+
 # ------------------------------------------------------------------------------------ recording
 
 
@@ -175,10 +183,11 @@ def decide_claim(command: ClaimImplementation, state: RecommendationState) -> li
             f"{addressee.name} has not accepted the recommendation (response "
             f"{addressee.response_status.value}); it can only claim not_implemented, "
             "superseded or no_longer_applicable.", "status")
+    summary = _required_text(command.summary, "summary")
     return [ImplementationClaimed(
         recommendation_id=command.recommendation_id, review_id=_review(state),
         addressee_id=addressee.addressee_id, previous_status=addressee.implementation_claimed,
-        status=command.status, claimed_on=command.claimed_on, summary=command.summary.strip(),
+        status=command.status, claimed_on=command.claimed_on, summary=summary,
         evidence_reference=_text(command.evidence_reference))]
 
 
@@ -196,11 +205,13 @@ def decide_verify(command: VerifyImplementation, state: RecommendationState
     if command.exceeds_recommended_action and command.status is not ImplementationStatus.IMPLEMENTED:
         raise InvalidCommand("Only an implemented action can exceed the recommendation.",
                              "exceeds_recommended_action")
+    verified_by = _required_text(command.verified_by, "verified_by")
+    note = _required_text(command.note, "note")
     return [ImplementationVerified(
         recommendation_id=command.recommendation_id, review_id=_review(state),
         addressee_id=addressee.addressee_id, status=command.status,
-        verified_on=command.verified_on, verified_by=command.verified_by.strip(),
-        note=command.note.strip(), evidence_reference=_text(command.evidence_reference),
+        verified_on=command.verified_on, verified_by=verified_by,
+        note=note, evidence_reference=_text(command.evidence_reference),
         exceeds_recommended_action=command.exceeds_recommended_action,
         reverify_on=(reverify_on(command.verified_on, command.reverification_months)
                      if command.status in REVERIFIED else None),
@@ -214,11 +225,13 @@ def decide_correspondence(command: LogCorrespondence, state: RecommendationState
     addressee = state.addressee(command.addressee_id)
     if any(e.entry_id == command.entry_id for e in addressee.correspondence):
         return []
+    correspondent = _required_text(command.correspondent, "correspondent")
+    summary = _required_text(command.summary, "summary")
     return [CorrespondenceLogged(
         recommendation_id=command.recommendation_id, review_id=_review(state),
         addressee_id=addressee.addressee_id, entry_id=command.entry_id,
         logged_on=command.logged_on, direction=command.direction,
-        correspondent=command.correspondent.strip(), summary=command.summary.strip(),
+        correspondent=correspondent, summary=summary,
         evidence_reference=_text(command.evidence_reference))]
 
 

@@ -183,11 +183,19 @@ def addressee_id(name: str) -> str:
 
 
 def unique_ids(names: Iterable[str]) -> list[str]:
-    """Slugs of several names, numbered where two names share one."""
+    """Slugs of several names, numbered where two names share one.
+
+    An id is never given twice, even when a numbered slug is another name's own slug:
+    "Police", "Police." and "Police 2" get police, police-2 and police-2-2.
+    """
     seen: dict[str, int] = {}
+    taken: set[str] = set()
     ids = []
     for name in names:
-        base = addressee_id(name)
-        seen[base] = seen.get(base, 0) + 1
-        ids.append(base if seen[base] == 1 else f"{base[:76]}-{seen[base]}")
+        base = identifier = addressee_id(name)
+        while identifier in taken:
+            seen[base] = seen.get(base, 1) + 1
+            identifier = f"{base[:76]}-{seen[base]}"
+        taken.add(identifier)
+        ids.append(identifier)
     return ids
