@@ -6,6 +6,7 @@ their CRDs (tests/deploy/schemas/strimzi), and the chart against what the code d
 from __future__ import annotations
 
 import json
+import base64
 import os
 import subprocess
 from dataclasses import dataclass
@@ -311,10 +312,17 @@ def test_every_dhr_variable_is_a_setting_of_its_service_and_parses(
             monkeypatch.delenv(name)
     for name, value in literal.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("DHR_DATABASE_URL", "postgresql://user:secret@postgresql:5432/dhr")
+    monkeypatch.setenv("DHR_DATABASE_URL", "postgresql://user:Rk7-not-a-placeholder@postgresql:5432/dhr")
+    assert "DHR_PERSONAL_DATA_KEK" in referenced, "the key-encryption key comes from the Secret"
+    monkeypatch.setenv("DHR_PERSONAL_DATA_KEK", base64.b64encode(os.urandom(32)).decode())
     settings = SETTINGS[service]()  # each value parses as the service parses it at start
     settings.refuse_development_defaults()
     assert settings.environment == rendering.values["config"]["environment"]
+
+
+# Volumes of Secrets the chart does not hold: Strimzi's (the KafkaUsers', the cluster CA) and the
+# TLS material of PostgreSQL (tests below).
+TRANSPORT_VOLUMES = {"kafka-user", "kafka-ca", "database-ca", "database-client"}
 
 
 def test_credentials_come_from_the_chart_secret_or_an_existing_one(rendering: Rendering) -> None:
@@ -325,7 +333,8 @@ def test_credentials_come_from_the_chart_secret_or_an_existing_one(rendering: Re
         for variable in pod["containers"][0].get("env", []):
             if "secretKeyRef" in variable.get("valueFrom", {}):
                 referenced.add(variable["valueFrom"]["secretKeyRef"]["name"])
-        referenced |= {volume["secret"]["secretName"] for volume in pod["volumes"] if "secret" in volume}
+        referenced |= {volume["secret"]["secretName"] for volume in pod["volumes"]
+                       if "secret" in volume and volume["name"] not in TRANSPORT_VOLUMES}
 
     if existing:
         assert secrets == {}, "the chart must not create a Secret next to the existing one"
@@ -333,7 +342,8 @@ def test_credentials_come_from_the_chart_secret_or_an_existing_one(rendering: Re
     else:
         assert set(secrets) == referenced == {f"{RELEASE}-secrets", f"{RELEASE}-migrations"}
         keys = set(secrets[f"{RELEASE}-secrets"]["stringData"])
-        assert keys == {f"{service}-database-url" for service in SERVICES} | {"oversight-signing-keys"}
+        assert keys == {f"{service}-database-url" for service in SERVICES} | {
+            "oversight-signing-keys", "personal-data-kek"}
 
 
 def test_the_oversight_signing_keys_are_a_mounted_file(rendering: Rendering) -> None:
@@ -347,7 +357,93 @@ def test_the_oversight_signing_keys_are_a_mounted_file(rendering: Rendering) -> 
     assert volume["secret"]["items"] == [{"key": "oversight-signing-keys", "path": key_file.name}]
     for service in set(SERVICES) - {"oversight"}:
         other = deployment_of(rendering, service)["spec"]["template"]["spec"]
-        assert not [v for v in other["volumes"] if "secret" in v], f"{service} sees the signing key"
+        assert not [v for v in other["volumes"] if "secret" in v
+                    and v["name"] not in TRANSPORT_VOLUMES], f"{service} sees the signing key"
+
+
+# --- Kafka and PostgreSQL connections ---------------------------------------------------------
+
+def _mounted_file(pod: dict[str, Any], path: str) -> tuple[str, str]:
+    """The Secret and key that a file of the container comes from (mounted read-only)."""
+    (container,) = pod["containers"]
+    directory, name = path.rsplit("/", 1)
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    (item,) = [i for i in volume["secret"]["items"] if i["path"] == name]
+    assert mount["readOnly"] is True
+    return volume["secret"]["secretName"], item["key"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_logs_in_to_kafka_with_the_secret_of_its_kafkauser(
+        rendering: Rendering, service: str) -> None:
+    pod = deployment_of(rendering, service)["spec"]["template"]["spec"]
+    literal, _ = _container_environment(rendering, pod)
+    values = rendering.values
+    user = f"{RELEASE}-{service}"
+    secret = values["config"]["kafka"]["users"].get(service, {}).get("secret", user)
+    ca = values["config"]["kafka"]["caSecret"] or f"{values['strimzi']['clusterName']}-cluster-ca-cert"
+
+    assert user in {kafka_user["metadata"]["name"] for kafka_user in rendering.of_kind("KafkaUser")}
+    assert _mounted_file(pod, literal["DHR_KAFKA_SSL_CAFILE"]) == (ca, "ca.crt")
+    if values["strimzi"]["users"]["authentication"] == "scram-sha-512":
+        assert (literal["DHR_KAFKA_SECURITY_PROTOCOL"], literal["DHR_KAFKA_SASL_MECHANISM"],
+                literal["DHR_KAFKA_SASL_USERNAME"]) == ("SASL_SSL", "SCRAM-SHA-512", user)
+        assert _mounted_file(pod, literal["DHR_KAFKA_SASL_PASSWORD_FILE"]) == (secret, "password")
+    else:  # tls: mutual TLS with the user's certificate
+        assert literal["DHR_KAFKA_SECURITY_PROTOCOL"] == "SSL"
+        assert _mounted_file(pod, literal["DHR_KAFKA_SSL_CERTFILE"]) == (secret, "user.crt")
+        assert _mounted_file(pod, literal["DHR_KAFKA_SSL_KEYFILE"]) == (secret, "user.key")
+        assert not {"DHR_KAFKA_SASL_USERNAME", "DHR_KAFKA_SASL_PASSWORD_FILE"} & set(literal)
+    if rendering.name == "production":
+        assert secret != user or service != "commissioning"  # the renamed copy is used
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_and_its_migration_reach_postgresql_over_verified_tls(
+        rendering: Rendering, service: str) -> None:
+    database = rendering.values["config"]["database"]
+    client_certificate = database["clientCertSecrets"].get(service)
+    job = rendering.one("Job", f"{RELEASE}-{service}-migrate")
+    for pod in (deployment_of(rendering, service)["spec"]["template"]["spec"],
+                job["spec"]["template"]["spec"]):
+        literal, _ = _container_environment(rendering, pod)
+
+        assert literal["DHR_DATABASE_SSLMODE"] == database["sslMode"] == "verify-full"
+        if database["caSecret"]:
+            assert _mounted_file(pod, literal["DHR_DATABASE_SSLROOTCERT"]) == (
+                database["caSecret"], database["caSecretKey"])
+        else:  # the system's trusted CAs
+            assert "DHR_DATABASE_SSLROOTCERT" not in literal
+        if client_certificate:
+            assert _mounted_file(pod, literal["DHR_DATABASE_SSLCERT"]) == (client_certificate, "tls.crt")
+            assert _mounted_file(pod, literal["DHR_DATABASE_SSLKEY"]) == (client_certificate, "tls.key")
+        else:
+            assert "DHR_DATABASE_SSLCERT" not in literal
+    if rendering.name == "production" and service == "oversight":
+        assert client_certificate
+
+
+def test_without_strimzi_or_database_tls_the_services_connect_as_configured(helm: str) -> None:
+    documents = render(helm, *MINIMAL, "--set", "strimzi.enabled=false",
+                       "--set", "config.database.sslMode=")
+    plain = next(doc for doc in documents if doc["kind"] == "ConfigMap"
+                 and doc["metadata"]["name"] == f"{RELEASE}-panel")["data"]
+    documents = render(helm, *MINIMAL, "--set", "strimzi.enabled=false",
+                       "--set", "config.kafka.securityProtocol=SASL_SSL",
+                       "--set", "config.kafka.users.panel.secret=panel-kafka",
+                       "--set", "config.kafka.users.panel.username=panel")
+    sasl = next(doc for doc in documents if doc["kind"] == "ConfigMap"
+                and doc["metadata"]["name"] == f"{RELEASE}-panel")["data"]
+    pod = next(doc for doc in documents if doc["kind"] == "Deployment"
+               and doc["metadata"]["name"] == f"{RELEASE}-panel")["spec"]["template"]["spec"]
+
+    assert plain["DHR_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+    assert not [name for name in plain if name.startswith(("DHR_KAFKA_S", "DHR_DATABASE_SSL"))
+                and name != "DHR_KAFKA_SECURITY_PROTOCOL"]
+    assert (sasl["DHR_KAFKA_SECURITY_PROTOCOL"], sasl["DHR_KAFKA_SASL_USERNAME"]) == ("SASL_SSL", "panel")
+    assert "DHR_KAFKA_SSL_CAFILE" not in sasl  # no Strimzi cluster CA: the system's trusted CAs
+    assert _mounted_file(pod, sasl["DHR_KAFKA_SASL_PASSWORD_FILE"]) == ("panel-kafka", "password")
 
 
 def test_images_come_from_the_configured_registry_with_pull_secrets(rendering: Rendering) -> None:

@@ -115,3 +115,94 @@ seccompProfile:
 {{- define "dhr.strimziNamespace" -}}
 {{- .Values.strimzi.namespace | default .Release.Namespace -}}
 {{- end -}}
+
+{{/* How one service reaches Kafka (dict "root" $ "name" "commissioning"), as YAML: the security
+     protocol (chosen from the Strimzi users' authentication unless config.kafka says), the SASL
+     user and the Secret of its credentials (its KafkaUser's unless config.kafka.users says),
+     whether that Secret gives a password or a client certificate, and the CA's Secret. */}}
+{{- define "dhr.kafkaClient" -}}
+{{- $values := .root.Values -}}
+{{- $kafka := $values.config.kafka -}}
+{{- $authentication := ternary $values.strimzi.users.authentication "" $values.strimzi.enabled -}}
+{{- $protocol := $kafka.securityProtocol -}}
+{{- if not $protocol -}}
+{{- if eq $authentication "scram-sha-512" -}}
+{{- $protocol = "SASL_SSL" -}}
+{{- else if hasPrefix "tls" $authentication -}}
+{{- $protocol = "SSL" -}}
+{{- else -}}
+{{- $protocol = "PLAINTEXT" -}}
+{{- end -}}
+{{- end -}}
+{{- $user := index $kafka.users .name | default dict -}}
+{{- $kafkaUser := include "dhr.serviceName" (dict "root" .root "name" .name) -}}
+{{- $tls := has $protocol (list "SSL" "SASL_SSL") -}}
+{{- $caSecret := $kafka.caSecret | default (ternary (printf "%s-cluster-ca-cert" $values.strimzi.clusterName) "" $values.strimzi.enabled) -}}
+protocol: {{ $protocol }}
+username: {{ $user.username | default $kafkaUser | quote }}
+secret: {{ $user.secret | default $kafkaUser | quote }}
+password: {{ hasPrefix "SASL_" $protocol }}
+certificate: {{ and (eq $protocol "SSL") (or (hasPrefix "tls" $authentication) (hasKey $user "secret")) }}
+caSecret: {{ ternary $caSecret "" $tls | quote }}
+{{- end -}}
+
+{{/* How one service reaches PostgreSQL (dict "root" $ "name" "commissioning"): the DHR_DATABASE_SSL*
+     variables, as YAML name: value. */}}
+{{- define "dhr.databaseTlsSettings" -}}
+{{- $database := .root.Values.config.database -}}
+{{- with $database.sslMode }}
+DHR_DATABASE_SSLMODE: {{ . | quote }}
+{{- end }}
+{{- if and $database.sslMode (ne $database.sslMode "disable") }}
+{{- if $database.caSecret }}
+DHR_DATABASE_SSLROOTCERT: /etc/dhr/database/ca/ca.crt
+{{- end }}
+{{- if index $database.clientCertSecrets .name }}
+DHR_DATABASE_SSLCERT: /etc/dhr/database/client/tls.crt
+DHR_DATABASE_SSLKEY: /etc/dhr/database/client/tls.key
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The mounts of the PostgreSQL TLS files (dict "root" $ "name" "commissioning"). */}}
+{{- define "dhr.databaseTlsMounts" -}}
+{{- $database := .root.Values.config.database -}}
+{{- if and $database.sslMode (ne $database.sslMode "disable") }}
+{{- if $database.caSecret }}
+- name: database-ca
+  mountPath: /etc/dhr/database/ca
+  readOnly: true
+{{- end }}
+{{- if index $database.clientCertSecrets .name }}
+- name: database-client
+  mountPath: /etc/dhr/database/client
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The volumes of the PostgreSQL TLS files (dict "root" $ "name" "commissioning"). */}}
+{{- define "dhr.databaseTlsVolumes" -}}
+{{- $database := .root.Values.config.database -}}
+{{- if and $database.sslMode (ne $database.sslMode "disable") }}
+{{- with $database.caSecret }}
+- name: database-ca
+  secret:
+    secretName: {{ . }}
+    items:
+      - key: {{ $database.caSecretKey }}
+        path: ca.crt
+{{- end }}
+{{- with index $database.clientCertSecrets .name }}
+- name: database-client
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- end }}
+{{- end -}}

@@ -12,6 +12,7 @@ import struct
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 from dhr_local.process import (
@@ -117,13 +118,29 @@ def random_cluster_id() -> str:
             return cluster_id
 
 
-class LocalKafka:
-    """One Kafka broker in KRaft combined mode, its data, logs and pid under `state_dir`."""
+SCRAM_MECHANISM = "SCRAM-SHA-512"
 
-    def __init__(self, state_dir: Path, port: int = 9092, controller_port: int = 9093) -> None:
+
+class LocalKafka:
+    """One Kafka broker in KRaft combined mode, its data, logs and pid under `state_dir`.
+
+    With `scram_users` (user name to password) its client listener on `port` is SASL_PLAINTEXT
+    with SCRAM-SHA-512, the users' credentials written when its storage is formatted (a broker
+    formatted before keeps the users it had). The broker itself (inter-broker traffic) and the
+    readiness probe then use a PLAINTEXT listener on `internal_port`, as a cluster's replication
+    listener would.
+    """
+
+    def __init__(self, state_dir: Path, port: int = 9092, controller_port: int = 9093, *,
+                 scram_users: Mapping[str, str] | None = None,
+                 internal_port: int | None = None) -> None:
+        if scram_users and internal_port is None:
+            raise ValueError("a SCRAM listener needs an internal_port for the broker itself")
         self.state_dir = Path(state_dir).resolve()
         self.port = port
         self.controller_port = controller_port
+        self.scram_users = dict(scram_users or {})
+        self.internal_port = internal_port if self.scram_users else None
         self.data_dir = self.state_dir / "data"
         self.properties_file = self.state_dir / "server.properties"
         self.pid_file = self.state_dir / "kafka.pid"
@@ -134,6 +151,11 @@ class LocalKafka:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def _probe_port(self) -> int:
+        """Where readiness is asked: a SASL listener answers nothing before a login."""
+        return self.internal_port or self.port
 
     @property
     def pid(self) -> int | None:
@@ -177,8 +199,8 @@ class LocalKafka:
             if not self.is_running():
                 raise InfrastructureError(f"the Kafka broker exited during start\n{self._logs()}")
             try:
-                brokers = fetch_broker_ports("127.0.0.1", self.port, timeout=2.0)
-                if self.port in brokers:
+                brokers = fetch_broker_ports("127.0.0.1", self._probe_port, timeout=2.0)
+                if self._probe_port in brokers:
                     return time.monotonic() - started
             except (OSError, InfrastructureError) as error:
                 last_error = error
@@ -191,7 +213,8 @@ class LocalKafka:
 
     def is_ready(self) -> bool:
         try:
-            return self.port in fetch_broker_ports("127.0.0.1", self.port, timeout=2.0)
+            return self._probe_port in fetch_broker_ports("127.0.0.1", self._probe_port,
+                                                          timeout=2.0)
         except (OSError, InfrastructureError):
             return False
 
@@ -246,6 +269,8 @@ class LocalKafka:
             "-c",
             str(self.properties_file),
         ]
+        for user, password in self.scram_users.items():
+            command += ["--add-scram", f"{SCRAM_MECHANISM}=[name={user},password={password}]"]
         completed = subprocess.run(command, cwd=self.state_dir, capture_output=True, text=True, check=False)
         if completed.returncode != 0:
             raise InfrastructureError(
@@ -267,11 +292,7 @@ class LocalKafka:
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": quorum,
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://{quorum}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            **self._listeners(quorum),
             "log.dirs": str(self.data_dir),
             "num.partitions": "3",
             "default.replication.factor": "1",
@@ -293,6 +314,29 @@ class LocalKafka:
             "# Written by dhr_local.kafka on every start; edit LocalKafka instead.\n"
             + "".join(f"{key}={value}\n" for key, value in properties.items())
         )
+
+    def _listeners(self, quorum: str) -> dict[str, str]:
+        if not self.scram_users:
+            return {
+                "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://{quorum}",
+                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+                "controller.listener.names": "CONTROLLER",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            }
+        clients = f"SASL_PLAINTEXT://127.0.0.1:{self.port}"
+        internal = f"INTERNAL://127.0.0.1:{self.internal_port}"
+        return {
+            "listeners": f"{clients},{internal},CONTROLLER://{quorum}",
+            "advertised.listeners": f"{clients},{internal}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "INTERNAL",
+            "listener.security.protocol.map":
+                "SASL_PLAINTEXT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        }
 
     def _logs(self) -> str:
         return (

@@ -9,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -84,13 +85,16 @@ class LocalPostgres:
 
     Authentication is `trust`: it is a private development cluster bound to loopback. With
     `fast=True` (tests) it runs without fsync, so it loses data if the machine, not the server,
-    crashes.
+    crashes. `server_settings` are passed to the server as `-c name=value` (e.g. ssl=on and its
+    certificate files, which must then lie under `state_dir` so that the server's user owns them).
     """
 
-    def __init__(self, state_dir: Path, port: int = 55432, *, fast: bool = False) -> None:
+    def __init__(self, state_dir: Path, port: int = 55432, *, fast: bool = False,
+                 server_settings: Mapping[str, str] | None = None) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.port = port
         self.fast = fast
+        self.server_settings = dict(server_settings or {})
         self.data_dir = self.state_dir / "data"
         self.socket_dir = self.state_dir / "run"
         self.log_file = self.state_dir / "postgres.log"
@@ -130,6 +134,8 @@ class LocalPostgres:
             ]
             if self.fast:
                 options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+            options += [f"-c {shlex.quote(f'{name}={value}')}"
+                        for name, value in self.server_settings.items()]
             completed = self._pg_ctl(
                 "start",
                 "-w",

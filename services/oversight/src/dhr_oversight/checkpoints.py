@@ -18,7 +18,7 @@ from dhr_oversight.keys import SigningKeys
 from dhr_oversight.ledger import Checkpoint, MerkleTree
 from dhr_oversight.storage import StoredCheckpoint
 from dhr_platform.database import Connection
-from dhr_platform.kafka import safe_producer
+from dhr_platform.kafka import safe_producer, start_client
 from dhr_platform.service import ServiceRuntime, every
 
 log = logging.getLogger(__name__)
@@ -124,8 +124,8 @@ class Checkpointer:
 
     async def run(self, runtime: ServiceRuntime) -> None:
         """The background task: a producer for the checkpoint topic, and a round every poll."""
-        producer = safe_producer(self.settings.kafka_bootstrap, "dhr-oversight-checkpoints")
-        await producer.start()
+        producer = safe_producer(runtime.kafka, "dhr-oversight-checkpoints")
+        await start_client(producer, runtime.kafka)
         self.producer = producer
         try:
             await every(self.settings.oversight_checkpoint_poll_seconds, self.round)(runtime)

@@ -40,8 +40,16 @@ from dhr_oversight.config import OversightSettings
 from dhr_oversight.keys import SigningKeyError, generate_seed, load_signing_keys
 from dhr_oversight.ledger import NoteError, open_checkpoint
 from dhr_platform.consistency_sources import SourceError
-from dhr_platform.database import Connection, create_pool, migrate, platform_migrations
+from dhr_platform.database import (
+    Connection,
+    DatabaseAccessError,
+    DatabaseConnection,
+    create_pool,
+    migrate,
+    platform_migrations,
+)
 from dhr_platform.dev_issuer import DevelopmentIssuer, default_directory, parse_duration
+from dhr_platform.kafka import KafkaAccessError, KafkaConnection
 from dhr_platform.principal import Role
 
 SCHEMA = "oversight"
@@ -143,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(arguments)
     try:
         return asyncio.run(run(args, sys.stdout))
-    except (CommandError, SigningKeyError, BundleError, rebuild.RebuildError) as error:
+    except (CommandError, SigningKeyError, BundleError, rebuild.RebuildError, KafkaAccessError,
+            DatabaseAccessError) as error:
         print(f"dhr {args.command}: {error}", file=sys.stderr)
         return 2
 
@@ -168,8 +177,12 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "token":
         return token_command(args, out)
     settings = OversightSettings()
+    try:
+        settings.refuse_development_defaults()
+    except ValueError as error:
+        raise CommandError(str(error)) from error
     if args.command == "history":
-        events = await history.history_from_kafka(settings.kafka_bootstrap,
+        events = await history.history_from_kafka(KafkaConnection.from_settings(settings),
                                                   settings.oversight_topics, args.review_id)
         if args.json:
             document = history.history_json(args.review_id, events,
@@ -234,7 +247,7 @@ def verify_command(directory: Path, keys_file: Path | None, out: TextIO) -> int:
 
 
 async def _pool(settings: OversightSettings) -> asyncpg.Pool:
-    pool = await create_pool(settings.database_url, SCHEMA)
+    pool = await create_pool(DatabaseConnection.from_settings(settings), SCHEMA)
     await migrate(pool, SCHEMA, [platform_migrations(), storage.MIGRATIONS])
     return pool
 

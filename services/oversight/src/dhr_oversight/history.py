@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from dhr_contracts.envelope import Envelope
 from dhr_contracts.registry import EVENT_TYPES, upcast
 from dhr_oversight.storage import envelope_json
+from dhr_platform.kafka import KafkaConnection, start_client
 
 PERSONAL = "[personal]"
 
@@ -141,7 +142,7 @@ def render_timeline(review_id: str, events: list[HistoryEvent], *,
 
 
 async def scan_topics(
-    bootstrap: str, topics: Iterable[str], *, on_total: Callable[[int], None] | None = None
+    kafka: KafkaConnection | str, topics: Iterable[str], *, on_total: Callable[[int], None] | None = None
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Every record of `topics` from offset 0 to their current end, partition by partition in
     offset order, with a plain consumer (no group, nothing committed)."""
@@ -149,11 +150,11 @@ async def scan_topics(
     # Subscribed without a group, a consumer is given every partition of its topics (and waits
     # for their metadata at start); offsets are then set by hand and nothing is committed.
     consumer = AIOKafkaConsumer(
-        *wanted, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest", isolation_level="read_committed",
+        *wanted, **KafkaConnection.of(kafka).client_options(), group_id=None,
+        enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
         client_id="dhr-oversight-reader",
     )
-    await consumer.start()
+    await start_client(consumer, kafka)
     try:
         partitions = [TopicPartition(topic, partition) for topic in wanted
                       for partition in sorted(consumer.partitions_for_topic(topic) or ())]
@@ -185,13 +186,13 @@ async def scan_topics(
         await consumer.stop()
 
 
-async def history_from_kafka(bootstrap: str, topics: Iterable[str],
+async def history_from_kafka(kafka: KafkaConnection | str, topics: Iterable[str],
                              review_id: str) -> list[HistoryEvent]:
     """The review's history rebuilt from the topics alone: every record keyed by the review."""
     key = review_id.encode()
     events = []
     seen: set[str] = set()
-    async for record in scan_topics(bootstrap, topics):
+    async for record in scan_topics(kafka, topics):
         if record.key != key:
             continue
         try:

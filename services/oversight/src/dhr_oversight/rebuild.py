@@ -30,7 +30,14 @@ from dhr_oversight import storage
 from dhr_oversight.config import OversightSettings
 from dhr_oversight.ledger import MerkleTree
 from dhr_oversight.rebuild_reader import Found, ShareResult, Spills, read_all
-from dhr_platform.database import Connection, create_pool, migrate, platform_migrations
+from dhr_platform.database import (
+    Connection,
+    DatabaseConnection,
+    create_pool,
+    migrate,
+    platform_migrations,
+)
+from dhr_platform.kafka import KafkaConnection
 from dhr_platform.progress import ProgressBar
 
 SCHEMA = "oversight"
@@ -67,7 +74,8 @@ async def read_entries(settings: OversightSettings, result: RebuildResult,
         if bar is not None and done > bar.done:
             bar.advance(done - bar.done)
 
-    shares = await read_all(settings.kafka_bootstrap, settings.oversight_topics, spill_dir,
+    shares = await read_all(KafkaConnection.from_settings(settings), settings.oversight_topics,
+                            spill_dir,
                             workers, start_bar, advance)
     for share in shares:
         result.records += share.records
@@ -119,7 +127,7 @@ async def rebuild_ledger(settings: OversightSettings, progress: TextIO | None = 
                          workers: int = WORKERS) -> RebuildResult:
     """Rebuild the ledger and the review areas from the topics, in one transaction."""
     result = RebuildResult()
-    pool = await create_pool(settings.database_url, SCHEMA)
+    pool = await create_pool(DatabaseConnection.from_settings(settings), SCHEMA)
     try:
         await migrate(pool, SCHEMA, [platform_migrations(), storage.MIGRATIONS])
         with tempfile.TemporaryDirectory(prefix="dhr-rebuild-") as spill_dir:

@@ -33,6 +33,7 @@ from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from dhr_oversight.storage import record_leaf
+from dhr_platform.kafka import KafkaConnection, start_client
 
 # Fetch sizes: a partition's whole backlog comes in a few large responses, not thousands of 1 MB ones.
 FETCH_MAX_BYTES = 64 * 1024 * 1024
@@ -66,7 +67,7 @@ class Share:
     """The partitions one worker reads: (topic rank, partition, first offset, end offset)."""
 
     number: int
-    bootstrap: str
+    kafka: KafkaConnection
     topics: tuple[str, ...]
     partitions: tuple[tuple[int, int, int, int], ...]
     spill_path: str
@@ -79,15 +80,15 @@ class ShareResult:
     not_cloudevents: int
 
 
-async def partition_ranges(bootstrap: str, topics: Iterable[str]
+async def partition_ranges(kafka: KafkaConnection | str, topics: Iterable[str]
                            ) -> list[tuple[int, int, int, int]]:
     """(topic rank, partition, first offset, end offset) of every partition of `topics`."""
     wanted = list(dict.fromkeys(topics))
     # Subscribed without a group, a consumer is given every partition of its topics.
-    consumer = AIOKafkaConsumer(*wanted, bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, isolation_level="read_committed",
-                                client_id="dhr-oversight-rebuild")
-    await consumer.start()
+    consumer = AIOKafkaConsumer(*wanted, **KafkaConnection.of(kafka).client_options(),
+                                group_id=None, enable_auto_commit=False,
+                                isolation_level="read_committed", client_id="dhr-oversight-rebuild")
+    await start_client(consumer, kafka)
     try:
         partitions = [TopicPartition(topic, partition) for topic in wanted
                       for partition in sorted(consumer.partitions_for_topic(topic) or ())]
@@ -145,7 +146,7 @@ def _read_share(share: Share, progress: Any) -> ShareResult:
     # of the time, and reading is half of a rebuild. Assigned partitions only: no group is joined
     # and nothing is committed (the group id is required by the client, never used).
     consumer = Consumer({
-        "bootstrap.servers": share.bootstrap, "group.id": "dhr-oversight-rebuild",
+        **share.kafka.librdkafka_options(), "group.id": "dhr-oversight-rebuild",
         "client.id": f"dhr-oversight-rebuild-{share.number}", "enable.auto.commit": False,
         "enable.auto.offset.store": False, "isolation.level": "read_committed",
         "fetch.max.bytes": FETCH_MAX_BYTES, "max.partition.fetch.bytes": PARTITION_FETCH_MAX_BYTES,
@@ -239,16 +240,17 @@ def read_share(share: Share) -> ShareResult:
     return _read_share(share, _progress)
 
 
-async def read_all(bootstrap: str, topics: tuple[str, ...], spill_dir: Path, workers: int,
+async def read_all(kafka: KafkaConnection | str, topics: tuple[str, ...], spill_dir: Path, workers: int,
                    on_total: Callable[[int], None], on_progress: Callable[[int], None]
                    ) -> list[ShareResult]:
     """Read every partition of `topics` with up to `workers` processes."""
-    ranges = await partition_ranges(bootstrap, topics)
+    connection = KafkaConnection.of(kafka)
+    ranges = await partition_ranges(connection, topics)
     total = sum(end - first for _, _, first, end in ranges)
     on_total(total)
     groups = share_out(ranges, 1 if total < IN_PROCESS_BELOW else max(1, workers))
     if len(groups) == 1:  # not worth starting processes
-        share = Share(0, bootstrap, topics, tuple(groups[0]), str(spill_dir / "rows-0.bin"))
+        share = Share(0, connection, topics, tuple(groups[0]), str(spill_dir / "rows-0.bin"))
         return [await asyncio.to_thread(_read_share, share, _Counter(on_progress))]
     if not groups:
         return []
@@ -261,7 +263,7 @@ async def read_all(bootstrap: str, topics: tuple[str, ...], spill_dir: Path, wor
     with ProcessPoolExecutor(len(groups), mp_context=context, initializer=_init_worker,
                              initargs=(progress,)) as pool:
         futures = [loop.run_in_executor(pool, read_share, Share(
-            number, bootstrap, topics, tuple(group), str(spill_dir / f"rows-{number}.bin")))
+            number, connection, topics, tuple(group), str(spill_dir / f"rows-{number}.bin")))
             for number, group in enumerate(groups)]
         done = asyncio.gather(*futures)
         while not done.done():

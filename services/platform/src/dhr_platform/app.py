@@ -18,10 +18,17 @@ from fastapi import APIRouter, FastAPI
 from dhr_contracts.topics import dead_letter_topic
 from dhr_platform import dead_letters
 from dhr_platform.auth import token_verifier_from
-from dhr_platform.database import MigrationSource, create_pool, migrate, platform_migrations
+from dhr_platform.database import (
+    DatabaseConnection,
+    MigrationSource,
+    create_pool,
+    migrate,
+    platform_migrations,
+)
 from dhr_platform.disclosure import AccessLog, Disclosure
 from dhr_platform.eventstore import EventStore
 from dhr_platform.http import create_app
+from dhr_platform.kafka import KafkaAccessError, KafkaConnection
 from dhr_platform.logs import configure_logging
 from dhr_platform.metrics import metrics_router
 from dhr_platform.projections import rebuild
@@ -85,7 +92,7 @@ def _no_telemetry() -> Telemetry:
 async def apply_migrations(name: str, migrations: Sequence[MigrationSource],
                            settings: PlatformSettings) -> list[str]:
     """Create the service's schema and apply its pending migrations; nothing else (no Kafka)."""
-    pool = await create_pool(settings.database_url, name, max_size=1)
+    pool = await create_pool(DatabaseConnection.from_settings(settings), name, max_size=1)
     try:
         return await migrate(pool, name, [platform_migrations(), *migrations])
     finally:
@@ -101,7 +108,7 @@ def run_migrations(name: str, migrations: Sequence[MigrationSource],
 
 async def rebuild_read_models(spec: ServiceSpec, settings: PlatformSettings) -> int:
     """Migrate, then empty the service's read models and replay its event store into them."""
-    pool = await create_pool(settings.database_url, spec.name)
+    pool = await create_pool(DatabaseConnection.from_settings(settings), spec.name)
     try:
         await migrate(pool, spec.name, [platform_migrations(), *spec.migrations])
         return await rebuild(EventStore(pool, spec.projections), progress=sys.stderr)
@@ -119,14 +126,15 @@ async def handle_dead_letters(spec: ServiceSpec, settings: PlatformSettings, *,
     """`dhr-<service> dead-letters`: print (or replay) what the service's consumers parked."""
     topics = [dead_letter_topic(s.topic) for s in spec.subscriptions]
     consumers = [s.consumer for s in spec.subscriptions]
+    kafka = KafkaConnection.from_settings(settings)
     if replay_them:
-        done = await dead_letters.replay(settings.kafka_bootstrap, spec.name, topics, consumers,
+        done = await dead_letters.replay(kafka, spec.name, topics, consumers,
                                          event_ids=event_ids)
         for letter in done:
             print(f"replayed {letter.summary()}")
         print(f"{len(done)} dead letter(s) replayed to their original topics")
         return 0
-    found, _ = await dead_letters.read_dead_letters(settings.kafka_bootstrap, spec.name, topics,
+    found, _ = await dead_letters.read_dead_letters(kafka, spec.name, topics,
                                                     consumers, pending_only=not show_all)
     for letter in found:
         print(letter.summary())
@@ -155,12 +163,24 @@ def run_service(
     letters.add_argument("--event-id", action="append", default=[], metavar="CE_ID",
                          help="with --replay: only this event (repeatable)")
     args = parser.parse_args(argv)
-    if args.command == "dead-letters":
-        sys.exit(asyncio.run(handle_dead_letters(runtime.spec, settings, replay_them=args.replay,
-                                                 show_all=args.all, event_ids=args.event_id)))
     if args.command == "openapi":
         print(openapi_text(build_app(runtime)), end="")
         return
+    try:
+        # What needs only the database checks only its settings (a migration Job has no Kafka).
+        if args.command in {"migrate", "rebuild"}:
+            settings.refuse_development_database()
+        else:
+            settings.refuse_development_defaults()
+    except ValueError as error:
+        raise SystemExit(f"dhr-{runtime.spec.name} {args.command}: {error}") from None
+    if args.command == "dead-letters":
+        try:
+            sys.exit(asyncio.run(handle_dead_letters(
+                runtime.spec, settings, replay_them=args.replay, show_all=args.all,
+                event_ids=args.event_id)))
+        except KafkaAccessError as error:
+            raise SystemExit(f"dhr-{runtime.spec.name} dead-letters: {error}") from None
     configure_logging(settings.otel_service_name or f"dhr-{runtime.spec.name}",
                       level=settings.log_level, log_format=settings.log_format)
     if args.command == "migrate":

@@ -27,11 +27,18 @@ import asyncpg
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.security import (
+    BaseSecurity,
+    SASLPlaintext,
+    SASLScram256,
+    SASLScram512,
+)
 
 from dhr_contracts.envelope import Envelope
 from dhr_contracts.topics import dead_letter_topic
 from dhr_platform.database import Connection
 from dhr_platform.eventstore import ConcurrencyError
+from dhr_platform.kafka import KafkaConnection
 from dhr_platform.telemetry import Telemetry, consuming
 
 log = logging.getLogger(__name__)
@@ -287,10 +294,12 @@ class ConsumerRuntime:
                   dead_letter_topic(delivery.topic), attempts, type(error).__name__)
 
 
-def safe_broker(bootstrap: str, client_id: str) -> KafkaBroker:
+def safe_broker(kafka: KafkaConnection | str, client_id: str) -> KafkaBroker:
     """A faststream broker whose producer (used for dead letters) is idempotent with acks=all."""
+    connection = KafkaConnection.of(kafka)
     return KafkaBroker(
-        bootstrap,
+        connection.bootstrap,
+        security=broker_security(connection),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -298,3 +307,19 @@ def safe_broker(bootstrap: str, client_id: str) -> KafkaBroker:
         # A plain logger, so its lines go through the service's handlers (JSON), not to stdout.
         logger=logging.getLogger("faststream.kafka"),
     )
+
+
+_SASL_SECURITY: dict[str | None, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
+    "PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+
+
+def broker_security(connection: KafkaConnection) -> BaseSecurity | None:
+    """The connection's TLS and SASL in faststream's terms (it passes them on to aiokafka)."""
+    context = connection.ssl_context()
+    if connection.uses_sasl:
+        security = _SASL_SECURITY[connection.sasl_mechanism]
+        return security(connection.username or "", connection.plain_password(),
+                        ssl_context=context, use_ssl=connection.uses_tls)
+    if context is not None:
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    return None

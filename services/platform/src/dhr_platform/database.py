@@ -5,12 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
+from pydantic import SecretStr
+
+from dhr_platform.settings import PlatformSettings, redact_url
 
 # A connection as the pool lends it, or a plain one: everything that takes a connection takes both.
 Connection = asyncpg.Connection | PoolConnectionProxy
@@ -49,6 +54,86 @@ def lost_connection(error: BaseException) -> bool:
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class DatabaseAccessError(RuntimeError):
+    """PostgreSQL could not be used as configured; the message says why."""
+
+
+@dataclass(frozen=True)
+class DatabaseConnection:
+    """The database URL with the password and TLS the settings give apart from it. A bare URL
+    (tests, local tools) is used as asyncpg reads it, TLS options in its query included."""
+
+    url: str
+    password: SecretStr | None = field(default=None, repr=False)
+    sslmode: str | None = None
+    sslrootcert: Path | None = None
+    sslcert: Path | None = None
+    sslkey: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: PlatformSettings) -> DatabaseConnection:
+        """The connection the settings describe (a password file is read now)."""
+        return cls(settings.database_url, settings.database_password_secret(),
+                   settings.database_sslmode, settings.database_sslrootcert,
+                   settings.database_sslcert, settings.database_sslkey)
+
+    @classmethod
+    def of(cls, target: DatabaseConnection | str) -> DatabaseConnection:
+        return target if isinstance(target, DatabaseConnection) else cls(target)
+
+    def ssl_context(self) -> ssl.SSLContext | bool | None:
+        """What asyncpg's `ssl` takes for DHR_DATABASE_SSLMODE, as libpq reads the mode:
+        require encrypts without checking the server (unless a root certificate is given, which
+        makes it verify-ca), verify-ca checks the certificate's chain, verify-full its host name
+        too. None: the URL decides. A context makes TLS mandatory: no plaintext fallback."""
+        if self.sslmode is None:
+            return None
+        if self.sslmode == "disable":
+            return False
+        verify = self.sslmode in {"verify-ca", "verify-full"} or self.sslrootcert is not None
+        try:
+            context = ssl.create_default_context(cafile=self.sslrootcert) if verify \
+                else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = self.sslmode == "verify-full"
+            context.verify_mode = ssl.CERT_REQUIRED if verify else ssl.CERT_NONE
+            if self.sslcert is not None:
+                context.load_cert_chain(self.sslcert, self.sslkey)
+        except (OSError, ssl.SSLError) as error:
+            raise DatabaseAccessError(f"PostgreSQL TLS files (DHR_DATABASE_SSLROOTCERT, "
+                                      f"_SSLCERT, _SSLKEY): {error}") from error
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    def connect_options(self) -> dict[str, Any]:
+        """Keyword arguments of asyncpg.connect and asyncpg.create_pool."""
+        options: dict[str, Any] = {"dsn": self.url}
+        if self.password is not None:
+            options["password"] = self.password.get_secret_value()
+        context = self.ssl_context()
+        if context is not None:
+            options["ssl"] = context
+        return options
+
+    def describe(self) -> str:
+        """For logs and errors: the URL without its password, and the TLS mode."""
+        return f"{redact_url(self.url)} (TLS {self.sslmode or 'as the URL says'})"
+
+    def __repr__(self) -> str:
+        return f"DatabaseConnection({self.describe()})"
+
+    async def connect(self, **options: Any) -> asyncpg.Connection:
+        """One connection; a refused certificate is reported as such."""
+        try:
+            return await asyncpg.connect(**self.connect_options(), **options)
+        except ssl.SSLCertVerificationError as error:
+            raise DatabaseAccessError(self._certificate_refused(error)) from error
+
+    def _certificate_refused(self, error: ssl.SSLCertVerificationError) -> str:
+        return (f"PostgreSQL {self.describe()}: the server's certificate was refused "
+                f"({error.verify_message}): check DHR_DATABASE_SSLROOTCERT and, with "
+                f"verify-full, that the certificate names {urlsplit(self.url).hostname}")
 
 
 @dataclass(frozen=True)
@@ -100,19 +185,21 @@ class BoundedPool(asyncpg.Pool):
         return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
 
-async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 10,
+async def create_pool(database: DatabaseConnection | str, schema: str, *, min_size: int = 1,
+                      max_size: int = 10,
                       acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT_SECONDS) -> asyncpg.Pool:
     """A pool whose connections see the service's schema first and decode JSON columns, and
     whose callers wait at most `acquire_timeout` seconds for a free connection."""
     _check_schema(schema)
-    admin = await asyncpg.connect(url)
+    connection = DatabaseConnection.of(database)
+    admin = await connection.connect()
     try:
         await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     finally:
         await admin.close()
     # asyncpg.create_pool's own defaults, spelled out because it cannot build a subclass.
     pool = BoundedPool(
-        url,
+        **connection.connect_options(),
         acquire_timeout=acquire_timeout,
         min_size=min_size,
         max_size=max_size,

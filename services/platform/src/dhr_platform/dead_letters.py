@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from dhr_platform.kafka import safe_producer
+from dhr_platform.kafka import KafkaConnection, safe_producer, start_client
 
 DLQ_PREFIX = "dlq_"
 
@@ -64,19 +64,19 @@ def tool_group(service: str) -> str:
     return f"dhr-{service}-dead-letters"
 
 
-async def read_dead_letters(bootstrap: str, service: str, topics: Iterable[str],
+async def read_dead_letters(kafka: KafkaConnection | str, service: str, topics: Iterable[str],
                             consumers: Iterable[str], *, pending_only: bool = True
                             ) -> tuple[list[DeadLetter], dict[TopicPartition, int]]:
     """The dead letters of `consumers` on `topics` (all, or those after the tool's committed
     offset), and each partition's end offset (what `replay` commits up to)."""
     wanted = set(consumers)
-    partitions = await _partitions(bootstrap, topics)
+    partitions = await _partitions(kafka, topics)
     if not partitions:
         return [], {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=tool_group(service),
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                isolation_level="read_committed")
-    await consumer.start()
+    consumer = AIOKafkaConsumer(**KafkaConnection.of(kafka).client_options(),
+                                group_id=tool_group(service), enable_auto_commit=False,
+                                auto_offset_reset="earliest", isolation_level="read_committed")
+    await start_client(consumer, kafka)
     try:
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
@@ -104,17 +104,17 @@ async def read_dead_letters(bootstrap: str, service: str, topics: Iterable[str],
         await consumer.stop()
 
 
-async def replay(bootstrap: str, service: str, topics: Sequence[str], consumers: Sequence[str],
+async def replay(kafka: KafkaConnection | str, service: str, topics: Sequence[str], consumers: Sequence[str],
                  *, event_ids: Sequence[str] = ()) -> list[DeadLetter]:
     """Republish the pending dead letters of `consumers` (or only those of `event_ids`, pending
     or not) to their original topics; return what was replayed."""
     chosen = set(event_ids)
-    letters, ends = await read_dead_letters(bootstrap, service, topics, consumers,
+    letters, ends = await read_dead_letters(kafka, service, topics, consumers,
                                             pending_only=not chosen)
     if chosen:
         letters = [letter for letter in letters if letter.event_id in chosen]
-    producer = safe_producer(bootstrap, f"dhr-{service}-dead-letters")
-    await producer.start()
+    producer = safe_producer(kafka, f"dhr-{service}-dead-letters")
+    await start_client(producer, kafka)
     try:
         for letter in letters:
             headers = [(key, value) for key, value in letter.headers
@@ -126,14 +126,15 @@ async def replay(bootstrap: str, service: str, topics: Sequence[str], consumers:
     finally:
         await producer.stop()
     if not chosen and ends:
-        await _commit(bootstrap, service, ends)
+        await _commit(kafka, service, ends)
     return letters
 
 
-async def _commit(bootstrap: str, service: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=tool_group(service),
-                                enable_auto_commit=False)
-    await consumer.start()
+async def _commit(kafka: KafkaConnection | str, service: str,
+                  offsets: dict[TopicPartition, int]) -> None:
+    consumer = AIOKafkaConsumer(**KafkaConnection.of(kafka).client_options(),
+                                group_id=tool_group(service), enable_auto_commit=False)
+    await start_client(consumer, kafka)
     try:
         consumer.assign(list(offsets))
         await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in
@@ -142,12 +143,12 @@ async def _commit(bootstrap: str, service: str, offsets: dict[TopicPartition, in
         await consumer.stop()
 
 
-async def _partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
+async def _partitions(kafka: KafkaConnection | str, topics: Iterable[str]) -> list[TopicPartition]:
     """Every partition of the topics that exist (a group-less consumer gets their metadata)."""
     wanted = list(dict.fromkeys(topics))
-    consumer = AIOKafkaConsumer(*wanted, bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False)
-    await consumer.start()
+    consumer = AIOKafkaConsumer(*wanted, **KafkaConnection.of(kafka).client_options(),
+                                group_id=None, enable_auto_commit=False)
+    await start_client(consumer, kafka)
     try:
         return [TopicPartition(topic, partition) for topic in wanted
                 for partition in sorted(consumer.partitions_for_topic(topic) or ())]

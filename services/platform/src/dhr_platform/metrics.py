@@ -23,6 +23,8 @@ from fastapi.responses import Response
 from opentelemetry.metrics import Meter
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from dhr_platform.kafka import KafkaConnection
+
 log = logging.getLogger(__name__)
 
 COMMAND_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -89,7 +91,7 @@ class MetricsSampler:
         self,
         metrics: PlatformMetrics,
         pool: asyncpg.Pool,
-        bootstrap: str,
+        kafka: KafkaConnection | str,
         *,
         client_id: str,
         relay: str | None,
@@ -99,7 +101,7 @@ class MetricsSampler:
     ):
         self.metrics = metrics
         self.pool = pool
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.client_id = client_id
         self.relay = relay
         self.subscriptions = tuple(subscriptions)
@@ -137,7 +139,7 @@ class MetricsSampler:
             self.metrics.outbox_oldest_event_age.set(oldest_age)
         if self.subscriptions:
             if self._kafka is None:
-                self._kafka = await _KafkaOffsets.start(self.bootstrap, self.client_id)
+                self._kafka = await _KafkaOffsets.start(self.kafka, self.client_id)
             for topic, group in self.subscriptions:
                 lag = await self._kafka.lag(topic, group)
                 self.metrics.consumer_lag.set(lag, {"consumer_group": group, "topic": topic})
@@ -173,9 +175,10 @@ class _KafkaOffsets:
         self.consumer = consumer
 
     @classmethod
-    async def start(cls, bootstrap: str, client_id: str) -> _KafkaOffsets:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id=client_id,
+    async def start(cls, kafka: KafkaConnection | str, client_id: str) -> _KafkaOffsets:
+        connection = KafkaConnection.of(kafka)
+        admin = AIOKafkaAdminClient(**connection.client_options(), client_id=client_id)
+        consumer = AIOKafkaConsumer(**connection.client_options(), client_id=client_id,
                                     group_id=None, enable_auto_commit=False)
         try:
             await admin.start()

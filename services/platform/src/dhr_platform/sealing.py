@@ -24,7 +24,7 @@ import hmac
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -33,7 +33,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from dhr_contracts.base import SEALED_PREFIX, is_sealed
 from dhr_contracts.registry import EVENT_TYPES
-from dhr_platform.database import Connection
+
+if TYPE_CHECKING:  # the database module reads the settings, which read this module
+    from dhr_platform.database import Connection
 
 NONCE_BYTES = 12
 KEY_BYTES = 32

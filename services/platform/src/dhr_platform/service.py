@@ -13,9 +13,16 @@ import asyncpg
 
 from dhr_contracts.topics import dead_letter_topic
 from dhr_platform.consumers import ConsumerRuntime, Effect, RetryPolicy, safe_broker
-from dhr_platform.database import MigrationSource, create_pool, migrate, ping, platform_migrations
+from dhr_platform.database import (
+    DatabaseConnection,
+    MigrationSource,
+    create_pool,
+    migrate,
+    ping,
+    platform_migrations,
+)
 from dhr_platform.eventstore import EventStore, InlineProjection
-from dhr_platform.kafka import ensure_topics, kafka_reachable, safe_producer
+from dhr_platform.kafka import KafkaConnection, ensure_topics, kafka_reachable, safe_producer
 from dhr_platform.metrics import MetricsSampler
 from dhr_platform.outbox import OutboxRelay
 from dhr_platform.sealing import Keyring
@@ -102,6 +109,7 @@ class ServiceRuntime:
         """Built from the settings at start unless given before (then its giver shuts it down)."""
         self._owns_telemetry = False
         self.metrics_sampler: MetricsSampler | None = None
+        self._kafka: KafkaConnection | None = None
         self.started = False
         self.stopped = False
 
@@ -110,6 +118,13 @@ class ServiceRuntime:
         if self._pool is None:
             raise RuntimeError("the service runtime has not started")
         return self._pool
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """How this process reaches Kafka, as the settings said at start."""
+        if self._kafka is None:
+            raise RuntimeError("the service runtime has not started")
+        return self._kafka
 
     @property
     def store(self) -> EventStore:
@@ -121,11 +136,14 @@ class ServiceRuntime:
         settings, spec = self.settings, self.spec
         settings.refuse_development_defaults()
         self.stopped = False
+        database = DatabaseConnection.from_settings(settings)
+        kafka = self._kafka = KafkaConnection.from_settings(settings)
+        log.info("%s: PostgreSQL %s; Kafka %s", spec.name, database.describe(), kafka.describe())
         if self.telemetry is None:
             self.telemetry = Telemetry.from_settings(settings, f"dhr-{spec.name}")
             self._owns_telemetry = True
         telemetry = self.telemetry
-        self._pool = await create_pool(settings.database_url, spec.name,
+        self._pool = await create_pool(database, spec.name,
                                        max_size=settings.database_pool_size,
                                        acquire_timeout=settings.database_acquire_timeout_seconds)
         applied = await migrate(self.pool, spec.name, [platform_migrations(), *spec.migrations])
@@ -136,13 +154,13 @@ class ServiceRuntime:
         topics = [spec.topic, *spec.extra_topics]
         topics += [dead_letter_topic(s.topic) for s in spec.subscriptions]
         topics += [s.topic for s in spec.subscriptions]
-        await ensure_topics(settings.kafka_bootstrap, topics,
+        await ensure_topics(kafka, topics,
                             partitions=settings.topic_partitions,
                             replication_factor=settings.topic_replication_factor)
         if spec.run_relay:
             self.relay = OutboxRelay(
                 self.pool,
-                lambda: safe_producer(settings.kafka_bootstrap, f"dhr-{spec.name}-relay"),
+                lambda: safe_producer(kafka, f"dhr-{spec.name}-relay"),
                 name=spec.name, topic=spec.topic, source=spec.source,
                 batch_size=settings.relay_batch_size,
                 idle_poll_seconds=settings.relay_idle_poll_seconds,
@@ -153,7 +171,7 @@ class ServiceRuntime:
             self.store.on_append = self.relay.wake
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"{spec.name}-relay")
         if spec.subscriptions:
-            broker = safe_broker(settings.kafka_bootstrap, f"dhr-{spec.name}")
+            broker = safe_broker(kafka, f"dhr-{spec.name}")
             self.consumers = self.consumer_runtime_factory(
                 broker, self.pool,
                 RetryPolicy(settings.consumer_max_attempts,
@@ -172,7 +190,7 @@ class ServiceRuntime:
         for work in spec.background:
             self._background.append(asyncio.create_task(work(self)))
         self.metrics_sampler = MetricsSampler(
-            telemetry.metrics, self.pool, settings.kafka_bootstrap,
+            telemetry.metrics, self.pool, kafka,
             client_id=f"dhr-{spec.name}-metrics", relay=spec.name if spec.run_relay else None,
             subscriptions=[(s.topic, s.consumer) for s in spec.subscriptions])
         self._background.append(asyncio.create_task(
@@ -225,6 +243,6 @@ class ServiceRuntime:
             return bool(await ping(self.pool) == 1)
 
         async def kafka() -> bool:
-            return await kafka_reachable(self.settings.kafka_bootstrap)
+            return await kafka_reachable(self.kafka)
 
         return {"database": database, "kafka": kafka}
