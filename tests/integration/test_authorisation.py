@@ -48,7 +48,8 @@ RunningPanel = RunningRecommendations = RunningOversight = Any
 
 POLICE, HEALTH = "Norfolk Constabulary", "Norfolk ICB"
 HOUSING_LEAD = ("agency_lead", "Norfolk Housing", "lead-housing")
-PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+          "/redoc"}
 
 
 # --- helpers ---------------------------------------------------------------------------------

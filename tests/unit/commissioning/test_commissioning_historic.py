@@ -74,7 +74,8 @@ def test_recording_different_content_for_a_recorded_reference_is_a_conflict() ->
         when(record(region="East"), given=given)
 
     assert refused.value.field == "region"
-    assert "INC-0001" in refused.value.message
+    assert "already recorded with different content (region)" in refused.value.message
+    assert "INC-0001" not in refused.value.message  # a refusal never repeats what was sent
 
 
 def test_a_review_id_not_derived_from_the_reference_is_refused() -> None:

@@ -15,6 +15,7 @@ from dhr_platform.http import (
     create_app,
     parse_if_match,
     request_body_model,
+    request_instance,
 )
 from dhr_platform.policy import Permissions
 from dhr_platform.principal import Role
@@ -37,7 +38,8 @@ class ThingRefused(Exception):
 PERMISSIONS = Permissions({"use things": set(Role)})
 
 
-def app_with(readiness: dict[str, bool], issuer: TestIssuer, router: APIRouter | None = None):
+def app_with(readiness: dict[str, bool], issuer: TestIssuer, router: APIRouter | None = None,
+             max_body_bytes: int = 1024):
     router = router or APIRouter(dependencies=[PERMISSIONS.requires("use things")])
     body_model = request_body_model(RenameThing, exclude={"thing_id"})
 
@@ -65,7 +67,7 @@ def app_with(readiness: dict[str, bool], issuer: TestIssuer, router: APIRouter |
     return create_app(
         title="test", version="1", description="test", routers=[router],
         readiness={name: (lambda name=name: check_for(name)) for name in readiness},
-        error_statuses={ThingRefused: 422}, max_body_bytes=1024,
+        error_statuses={ThingRefused: 422}, max_body_bytes=max_body_bytes,
         token_verifier=issuer.verifier(),
     )
 
@@ -264,3 +266,95 @@ async def test_a_service_without_a_token_configuration_describes_its_api_but_ref
     with pytest.raises(ValueError, match="DHR_AUTH_ISSUER"):
         async with app.router.lifespan_context(app):
             pass
+
+
+# --- input the database cannot store, and the OpenAPI document's problems ------------------------
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(b'{"name": "a\\u0000b"}', id="a NUL character"),
+    pytest.param(b'{"name": "\\udc00"}', id="a lone surrogate"),
+    pytest.param(b'{"name": "caf\xe9"}', id="not UTF-8"),
+    pytest.param(b'{"name": NaN}', id="NaN"),
+    pytest.param(b'{"name": 1e400}', id="a number beyond any float"),
+    pytest.param(b'{"name": ' + b'[' * 40 + b']' * 40 + b'}', id="nested too deeply"),
+    pytest.param(b'[' * 20_000 + b']' * 20_000, id="nested beyond the parser's recursion"),
+])
+async def test_input_the_database_cannot_store_is_a_400_problem_that_quotes_nothing(
+        token_issuer: TestIssuer, body: bytes) -> None:
+    app = app_with({"database": True, "kafka": True}, token_issuer, max_body_bytes=100_000)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                 headers=token_issuer.headers(role="admin", organisation="ops",
+                                                              subject="op-1")) as client:
+        response = await client.post("/things/1", content=body,
+                                     headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["title"] == "Unreadable input"
+    assert "a\x00b" not in response.text and "[[[" not in response.text
+
+
+async def test_a_nul_character_in_the_path_or_query_is_a_400_problem(
+        client: httpx.AsyncClient) -> None:
+    for response in (await client.get("/me", params={"q": "a\x00b"}),
+                     await client.post("/things/1%00", json={"name": "ok"})):
+        assert response.status_code == 400, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_problem_names_the_path_percent_encoded_segment_by_segment(
+        client: httpx.AsyncClient) -> None:
+    response = await client.post("/things/..%2F<script>", json={"name": "ok"})
+
+    assert response.status_code == 404
+    assert response.json()["instance"] == "/things/..%2F%3Cscript%3E"
+    assert request_instance({"path": "/reviews/1"}) == "/reviews/1"
+
+
+def test_the_openapi_document_names_the_problems_every_route_answers(
+        token_issuer: TestIssuer) -> None:
+    document = app_with({"database": True}, token_issuer).openapi()
+    command = document["paths"]["/things/{thing_id}"]["post"]["responses"]
+    query = document["paths"]["/me"]["get"]["responses"]
+
+    assert set(command) == {"200", "400", "401", "403", "404", "409", "413", "422", "503"}
+    assert set(query) == {"200", "401", "403", "503"}
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert all(command[status]["content"] == problem for status in command if status != "200")
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert document["components"]["schemas"]["Problem"]["required"] == [
+        "type", "title", "status", "detail"]
+
+
+def test_only_the_public_paths_may_answer_without_a_token(token_issuer: TestIssuer) -> None:
+    public = APIRouter()
+
+    @public.get("/metrics")
+    async def metrics() -> dict[str, str]:
+        return {}
+
+    leaky = APIRouter()
+
+    @leaky.get("/reviews")
+    async def reviews() -> dict[str, str]:
+        return {}
+
+    def app(routers: list[APIRouter]) -> object:
+        return create_app(title="t", version="1", description="t", routers=[],
+                          public_routers=routers, readiness={}, error_statuses={},
+                          max_body_bytes=1024, token_verifier=token_issuer.verifier())
+
+    assert "security" not in app([public]).openapi()["paths"]["/metrics"]["get"]  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="without a token"):
+        app([leaky])
+
+
+async def test_a_field_of_an_unknown_name_is_named_without_repeating_it(
+        client: httpx.AsyncClient) -> None:
+    response = await client.post("/things/1", json={"name": "ok", "<script>x</script>": 1})
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["(a field of another name)"]
+    assert "script" not in response.text

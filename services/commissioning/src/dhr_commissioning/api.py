@@ -23,6 +23,7 @@ from dhr_platform.http import (
     CorrelationId,
     IdempotencyKey,
     IfMatch,
+    Offset,
     Problem,
     TraceParent,
     parse_if_match,
@@ -265,7 +266,7 @@ def build_router(api: CommissioningApi) -> APIRouter:
         overdue: bool | None = None,
         as_of: Annotated[date | None, Query(description="Date deadlines are judged at.")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         today = as_of or api.clock().date()
         found, total = await list_reviews(

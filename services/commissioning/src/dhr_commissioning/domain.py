@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -59,6 +60,10 @@ from dhr_contracts.commissioning import (
     SuspectRelationship,
 )
 from dhr_contracts.errors import DomainError as DomainError  # re-exported: the domain's base
+
+# One item of a list of short texts a caller sends (a reason, an area for development).
+ItemText = Annotated[str, Field(max_length=2000)]
+
 
 # ---------------------------------------------------------------------------------------- errors
 
@@ -197,7 +202,7 @@ class DecideNotToCommission(Command):
 
     decided_on: date
     rationale: str = Field(max_length=10_000)
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[ItemText, ...] = Field(default=(), max_length=50)
 
 
 class RecordHomeOfficeNotified(Command):
@@ -277,7 +282,7 @@ class RecordQualityAssuranceOutcome(Command):
     submission_number: int = Field(ge=1)
     decided_on: date
     outcome: QualityAssuranceOutcome
-    areas_for_development: tuple[str, ...] = Field(default=(), max_length=200)
+    areas_for_development: tuple[ItemText, ...] = Field(default=(), max_length=200)
 
 
 class PublishReport(Command):
@@ -294,7 +299,7 @@ class RecordReportDelivery(Command):
 
     recipient: ReportRecipient
     delivered_on: date
-    document_version: int = Field(ge=1)
+    document_version: int = Field(ge=1, le=10_000)
     sha256: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-fA-F]{64}$")
 
 

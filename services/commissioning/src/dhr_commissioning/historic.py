@@ -74,8 +74,10 @@ class RecordHistoricReview(BaseModel):
     location_of_death: ShortText | None = Field(default=None, description="Location of death.")
     characteristics: CaseCharacteristics = Field(
         default_factory=CaseCharacteristics, description="The tagged case characteristics.")
-    victims: tuple[HistoricVictim, ...] = Field(default=(), description="The victims.")
-    perpetrators: tuple[HistoricPerpetrator, ...] = Field(default=(), description="The perpetrators.")
+    victims: tuple[HistoricVictim, ...] = Field(default=(), max_length=50,
+                                                description="The victims.")
+    perpetrators: tuple[HistoricPerpetrator, ...] = Field(default=(), max_length=50,
+                                                          description="The perpetrators.")
     imported_at: AwareDatetime = Field(description="When the record was imported.")
 
 
@@ -114,8 +116,8 @@ def decide(command: Command, state: HistoricReviewState) -> list[EventPayload]:
         if name not in _NOT_CONTENT and getattr(state.recorded, name) != getattr(event, name)
     )
     raise HistoricReviewConflict(
-        f"{command.source} record {command.source_reference} was already recorded with different "
-        f"content ({', '.join(changed)}); a historic record is not overwritten.",
+        f"This {command.source} record was already recorded with different content "
+        f"({', '.join(changed)}); a historic record is not overwritten.",
         field=changed[0] if changed else None,
     )
 
@@ -137,7 +139,7 @@ def _check(command: Command) -> None:
     expected = historic_review_id(command.source, command.source_reference)
     if command.review_id != expected:
         raise InvalidHistoricReview(
-            f"The review id of {command.source} record {command.source_reference} is {expected}.",
+            f"The review id of this {command.source} record is {expected}.",
             field="review_id")
     if command.death_month is not None and command.death_year is None:
         raise InvalidHistoricReview("A month of death needs its year.", field="death_month")
@@ -149,5 +151,6 @@ def _require_unique(references: Iterable[str], field: str) -> None:
     seen: set[str] = set()
     for reference in references:
         if reference in seen:
-            raise InvalidHistoricReview(f"{reference} is listed twice in {field}.", field=field)
+            raise InvalidHistoricReview(f"A source reference is listed twice in {field}.",
+                                        field=field)
         seen.add(reference)

@@ -25,7 +25,7 @@ from dhr_integration.domain import (
 from dhr_integration.signatures import new_secret
 from dhr_platform.auth import CurrentPrincipal
 from dhr_platform.database import Connection
-from dhr_platform.http import IdempotencyKey, Problem, run_command
+from dhr_platform.http import IdempotencyKey, Offset, Problem, run_command
 from dhr_platform.service import ServiceRuntime
 
 ERROR_STATUSES: dict[type[Exception], int] = {}
@@ -60,7 +60,7 @@ class SubscriptionRequest(BaseModel):
         min_length=1, max_length=len(EventKind),
         description="The kinds of events wanted: notifications, information_requests, "
         "panel_actions, recommendations, deadlines.")
-    event_types: tuple[str, ...] = Field(
+    event_types: tuple[Annotated[str, Field(max_length=200)], ...] = Field(
         default=(), max_length=50,
         description="Only these event types of the chosen kinds (e.g. "
         "`dhr.panel.InformationRequested.v1`); empty for every type of the kinds.")
@@ -178,7 +178,7 @@ def build_router(api: IntegrationApi) -> APIRouter:
         status: Literal["pending", "delivered", "failed", "cancelled"] | None = None,
         replay_id: UUID | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         async with api.runtime.pool.acquire() as connection:
             await found(connection, organisation, subscription_id)

@@ -245,12 +245,12 @@ def filter_errors(kinds: Sequence[EventKind], event_types: Sequence[str]) -> lis
         kind = KIND_OF_EVENT_TYPE.get(event_type)
         if kind is None:
             errors.append(FieldError(f"event_types.{index}",
-                                     f"{event_type!r} is not an event type that concerns an "
-                                     "agency (see docs/integration.md)"))
+                                     "is not an event type that concerns an agency (see "
+                                     "docs/integration.md)"))
         elif kind not in kinds:
             errors.append(FieldError(f"event_types.{index}",
-                                     f"{event_type!r} is of kind {kind.value!r}, which is not "
-                                     "among the subscription's kinds"))
+                                     f"is of kind {kind.value!r}, which is not among the "
+                                     "subscription's kinds"))
     return errors
 
 

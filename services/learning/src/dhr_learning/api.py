@@ -28,6 +28,7 @@ from dhr_platform.http import (
     CorrelationId,
     IdempotencyKey,
     IfMatch,
+    Offset,
     Problem,
     TraceParent,
     parse_if_match,
@@ -324,7 +325,7 @@ def build_router(api: LearningApi) -> APIRouter:
                                             description="Recorded on or after.")] = None,
         to: Annotated[date | None, Query(description="Recorded on or before.")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         if from_ is not None and to is not None and to < from_:
             raise Problem(422, f"to ({to}) is before from ({from_}).", title="Invalid request",

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -42,6 +43,11 @@ BLAME_FREE_GROUND_RULES = (
     "at individuals. What is said is attributed to agencies, never to named staff, and is used "
     "only to learn and improve. Everyone may speak openly and will be listened to with respect."
 )
+
+# Bounds of what a caller may send in lists: an agency's name, a free tag.
+AgencyName = Annotated[str, Field(max_length=200)]
+Tag = Annotated[str, Field(max_length=100)]
+
 
 # ---------------------------------------------------------------------------------------- errors
 
@@ -101,7 +107,7 @@ class PlanLearningEvent(Command):
     facilitator_name: str = Field(min_length=1, max_length=200,
                                   description="The person facilitating (personal data).")
     format: LearningEventFormat = Field(description="in_person, online or hybrid.")
-    invited_agencies: tuple[str, ...] = Field(
+    invited_agencies: tuple[AgencyName, ...] = Field(
         min_length=1, max_length=50, description="Agencies invited (names of agencies, not people).")
 
 
@@ -135,7 +141,7 @@ class HoldLearningEvent(Command):
 
     learning_event_id: UUID
     held_on: date = Field(description="Date it took place.")
-    participating_agencies: tuple[str, ...] = Field(
+    participating_agencies: tuple[AgencyName, ...] = Field(
         min_length=1, max_length=50, description="Agencies that took part; each must have "
         "acknowledged the ground rules.")
 
@@ -160,7 +166,7 @@ class RecordLearningPoint(Command):
     summary: str = Field(min_length=1, max_length=10_000, description="The learning.")
     themes: tuple[LearningTheme, ...] = Field(
         min_length=1, max_length=8, description="Home Office recommendation themes.")
-    tags: tuple[str, ...] = Field(default=(), max_length=30,
+    tags: tuple[Tag, ...] = Field(default=(), max_length=30,
                                   description="Free tags (stored lower case, trimmed, unique).")
     learning_event_id: UUID | None = Field(default=None,
                                            description="The learning event it came from.")
@@ -175,8 +181,8 @@ class DisseminateLearningPoint(Command):
     learning_point_id: UUID
     dissemination_id: UUID = Field(description="Minted by the server.")
     issued_on: date = Field(description="Date the briefing was issued.")
-    partners: tuple[str, ...] = Field(min_length=1, max_length=100,
-                                      description="Partner agencies it went to.")
+    partners: tuple[AgencyName, ...] = Field(min_length=1, max_length=100,
+                                             description="Partner agencies it went to.")
     channel: DisseminationChannel = Field(description="How it was issued.")
 
 

@@ -20,13 +20,16 @@ from dhr_oversight.checkpoints import Checkpointer, LedgerTree
 from dhr_oversight.config import OversightSettings
 from dhr_oversight.keys import SigningKeys
 from dhr_platform.auth import CurrentPrincipal
-from dhr_platform.http import Problem
+from dhr_platform.http import Problem, problem_responses
 from dhr_platform.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
+# Tree sizes are PostgreSQL bigints: a larger one can name no checkpoint.
+MAX_TREE_SIZE = 2**63 - 1
+NOTE = {"text/plain": {"schema": {"type": "string"}}}
 
 
 def b64(value: bytes) -> str:
@@ -56,6 +59,9 @@ def build_router(api: OversightApi) -> APIRouter:
 
     @router.post("/checkpoints", status_code=201, response_class=PlainTextResponse,
                  summary="Sign a checkpoint of the ledger now (the existing one if it has not grown)",
+                 responses={201: {"description": "A new checkpoint, signed now"},
+                            200: {"description": "The ledger has not grown: the latest "
+                                  "checkpoint", "content": NOTE}},
                  dependencies=[policy.PERMISSIONS.requires(policy.ISSUE_CHECKPOINT)])
     async def issue_checkpoint() -> Response:
         latest_before = await _latest(api)
@@ -70,6 +76,7 @@ def build_router(api: OversightApi) -> APIRouter:
 
     @router.get("/checkpoints/latest", response_class=PlainTextResponse,
                 summary="The latest signed checkpoint (a C2SP signed note)",
+                responses=problem_responses({404: "No checkpoint has been issued yet"}),
                 dependencies=[policy.PERMISSIONS.requires(policy.VERIFY_LEDGER)])
     async def latest_checkpoint() -> Response:
         checkpoint = await _latest(api)
@@ -80,7 +87,7 @@ def build_router(api: OversightApi) -> APIRouter:
     @router.get("/checkpoints/{size}", response_class=PlainTextResponse,
                 summary="The signed checkpoint of a given tree size",
                 dependencies=[policy.PERMISSIONS.requires(policy.VERIFY_LEDGER)])
-    async def checkpoint_of_size(size: Annotated[int, Path(ge=0)]) -> Response:
+    async def checkpoint_of_size(size: Annotated[int, Path(ge=0, le=MAX_TREE_SIZE)]) -> Response:
         async with api.runtime.pool.acquire() as connection:
             checkpoint = await storage.checkpoint_of_size(connection, size)
         if checkpoint is None:
@@ -88,10 +95,14 @@ def build_router(api: OversightApi) -> APIRouter:
         return _note(checkpoint)
 
     @router.get("/proofs/inclusion", summary="Proof that an event is in the tree of a given size",
+                responses=problem_responses({
+                    404: "The event is not in the ledger",
+                    409: "The event is not yet under a checkpoint"}),
                 dependencies=[policy.PERMISSIONS.requires(policy.READ_EVENTS)])
     async def inclusion_proof(
         event_id: Annotated[UUID, Query(description="The event's CloudEvents id.")],
-        size: Annotated[int | None, Query(ge=1, description="Tree size; the latest checkpoint's "
+        size: Annotated[int | None, Query(ge=1, le=MAX_TREE_SIZE,
+                                          description="Tree size; the latest checkpoint's "
                                           "by default.")] = None,
     ) -> dict[str, Any]:
         async with api.runtime.pool.acquire() as connection:
@@ -125,10 +136,13 @@ def build_router(api: OversightApi) -> APIRouter:
         }
 
     @router.get("/proofs/consistency", summary="Proof that one tree size extends another",
+                responses=problem_responses({409: "No checkpoint has been issued yet"}),
                 dependencies=[policy.PERMISSIONS.requires(policy.VERIFY_LEDGER)])
     async def consistency_proof(
-        old_size: Annotated[int, Query(alias="from", ge=1, description="The earlier tree size.")],
-        new_size: Annotated[int | None, Query(alias="to", ge=1, description="The later tree size; "
+        old_size: Annotated[int, Query(alias="from", ge=1, le=MAX_TREE_SIZE,
+                                       description="The earlier tree size.")],
+        new_size: Annotated[int | None, Query(alias="to", ge=1, le=MAX_TREE_SIZE,
+                                              description="The later tree size; "
                                               "the latest checkpoint's by default.")] = None,
     ) -> dict[str, Any]:
         async with api.runtime.pool.acquire() as connection:
@@ -183,12 +197,13 @@ def build_router(api: OversightApi) -> APIRouter:
         events = history.ordered(
             history.HistoryEvent.from_cloudevent(entry.event(), entry.topic) for entry in entries)
         if not events:  # also for a review the caller may not see: the same answer
-            raise Problem(404, f"No event of review {review_id} is in the ledger.",
+            raise Problem(404, "No event of this review is in the ledger.",
                           field="review_id")
         return history.history_json(review_id, events, show_personal=show_personal)
 
     @router.get("/statistics/timeliness",
                 summary="Statutory timeliness per CSP area and nationally (JSON or CSV)",
+                responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
                 dependencies=[policy.PERMISSIONS.requires(policy.READ_TIMELINESS)])
     async def timeliness(
         area: Annotated[str | None, Query(min_length=1, max_length=200,

@@ -318,7 +318,7 @@ def _path_id(name: str, value: str) -> UUID:
     try:
         return UUID(value)
     except ValueError:
-        raise Problem(404, f"No {name.removesuffix('_id')} {value!r} here: not an id.",
+        raise Problem(404, f"No such {name.removesuffix('_id')} here: {name} is not an id.",
                       field=name) from None
 
 

@@ -149,7 +149,7 @@ def decide_add_member(command: AddMember, state: PanelState) -> list[EventPayloa
     opened_on = require_open(command.review_id, state)
     agency = required_text(command.agency, "agency", "Name the agency.")
     if state.member(agency) is not None:
-        raise AgencyAlreadyOnPanel(f"{agency} is already a member of the panel.", "agency")
+        raise AgencyAlreadyOnPanel("The agency is already a member of the panel.", "agency")
     not_before(command.joined_on, opened_on, "joined_on", "the panel opened")
     member = Member(agency=agency, sector=command.sector, role=command.role,
                     joined_on=command.joined_on)
@@ -166,7 +166,7 @@ def decide_remove_member(command: RemoveMember, state: PanelState) -> list[Event
     require_open(command.review_id, state)
     member = state.member(command.agency)
     if member is None:
-        raise AgencyNotOnPanel(f"{command.agency.strip()} is not a member of the panel.", "agency")
+        raise AgencyNotOnPanel("The agency is not a member of the panel.", "agency")
     not_before(command.left_on, member.joined_on, "left_on", "the agency joined")
     events: list[EventPayload] = [AgencyLeftPanel(
         review_id=command.review_id, left_on=command.left_on, agency=member.agency,

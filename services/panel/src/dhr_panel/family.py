@@ -191,7 +191,7 @@ class ShareDraftReport(Command):
     """Record that a draft of the overview report was shared with the family."""
 
     shared_on: date = Field(description="Date the draft was shared.")
-    report_version: int = Field(ge=1, description="Version of the draft shared.")
+    report_version: int = Field(ge=1, le=10_000, description="Version of the draft shared.")
 
 
 class ConsultOnTermsOfReference(Command):
@@ -199,7 +199,7 @@ class ConsultOnTermsOfReference(Command):
 
     consulted_on: date = Field(description="Date of the consultation.")
     terms_of_reference_version: int = Field(
-        ge=1, description="Version of the terms of reference consulted on.")
+        ge=1, le=10_000, description="Version of the terms of reference consulted on.")
 
 
 class RecordPanelMeetingAttendance(Command):

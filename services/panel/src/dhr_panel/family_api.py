@@ -77,7 +77,7 @@ AttendanceBody: Any = request_body_model(family.RecordPanelMeetingAttendance,
 SupportBody: Any = request_body_model(family.OfferSupportAfterCompletion, exclude=_SERVER_SET,
                                       name="FamilySupportAfterCompletion")
 
-OfferNumber = Annotated[int, Path(ge=1, description="Number of the advocacy offer.")]
+OfferNumber = Annotated[int, Path(ge=1, le=1000, description="Number of the advocacy offer.")]
 
 
 class FamilyCommandAccepted(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,13 @@ from dhr_contracts.panel import (
     RecommendationLevel,
     Sector,
 )
+
+# Bounds of what a caller may send: one item of a list of short texts (an agenda item, a line of
+# enquiry, a reason), an agency's name, a version number.
+ItemText = Annotated[str, Field(max_length=2000)]
+AgencyName = Annotated[str, Field(max_length=200)]
+MAX_VERSION = 10_000
+
 
 # ---------------------------------------------------------------------------------------- errors
 
@@ -129,7 +137,7 @@ class IssueTermsOfReference(Command):
     issued_on: date
     period_from: date = Field(description="Start of the period under review.")
     period_to: date = Field(description="End of the period under review (not before the start).")
-    lines_of_enquiry: tuple[str, ...] = Field(
+    lines_of_enquiry: tuple[ItemText, ...] = Field(
         min_length=1, max_length=100, description="The questions the review will answer.")
     family_consulted: bool = Field(description="Whether the family was consulted on them.")
 
@@ -158,7 +166,7 @@ class ReturnInformation(Command):
 
     request_id: UUID
     returned_on: date
-    reasons: tuple[str, ...] = Field(min_length=1, max_length=50)
+    reasons: tuple[ItemText, ...] = Field(min_length=1, max_length=50)
     due_on: date = Field(description="New due date, after the date it is returned.")
 
 
@@ -173,7 +181,7 @@ class ScheduleMeeting(Command):
 
     meeting_id: UUID
     scheduled_for: date
-    agenda: tuple[str, ...] = Field(min_length=1, max_length=100)
+    agenda: tuple[ItemText, ...] = Field(min_length=1, max_length=100)
 
 
 class HoldMeeting(Command):
@@ -181,10 +189,10 @@ class HoldMeeting(Command):
 
     meeting_id: UUID
     held_on: date
-    attended: tuple[str, ...] = Field(default=(), max_length=100,
-                                      description="Agencies that attended.")
-    apologies: tuple[str, ...] = Field(default=(), max_length=100,
-                                       description="Agencies that sent apologies.")
+    attended: tuple[AgencyName, ...] = Field(default=(), max_length=100,
+                                             description="Agencies that attended.")
+    apologies: tuple[AgencyName, ...] = Field(default=(), max_length=100,
+                                              description="Agencies that sent apologies.")
     chair_present: bool = Field(description="Whether the independent Chair was present.")
     quorum_min_agencies: int = Field(default=3, ge=1, le=100)
     quorum_requires_chair: bool = True
@@ -222,7 +230,7 @@ class DraftRecommendation(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     text: str = Field(min_length=1, max_length=10_000)
-    addressee_agencies: tuple[str, ...] = Field(min_length=1, max_length=50)
+    addressee_agencies: tuple[AgencyName, ...] = Field(min_length=1, max_length=50)
     level: RecommendationLevel
 
 
@@ -238,7 +246,7 @@ class AgreeReport(Command):
     """The panel agrees a draft of the report; its recommendations are published."""
 
     agreed_on: date
-    report_version: int = Field(ge=1)
+    report_version: int = Field(ge=1, le=MAX_VERSION)
 
 
 # ----------------------------------------------------------------------------------------- state
@@ -435,8 +443,6 @@ def has_specialist_domestic_abuse_service(members: Iterable[Member]) -> bool:
                for m in members)
 
 
-
-
 # ------------------------------------------------------------------------- checks the deciders share
 
 
@@ -491,6 +497,6 @@ def agencies(values: Iterable[str], field: str) -> tuple[str, ...]:
             raise InvalidCommand(f"An agency's name in {field} is at most {MAX_NAME} characters.",
                                  field)
         if name.casefold() in {n.casefold() for n in names}:
-            raise InvalidCommand(f"{name} is listed twice in {field}.", field)
+            raise InvalidCommand(f"An agency is listed twice in {field}.", field)
         names.append(name)
     return tuple(names)

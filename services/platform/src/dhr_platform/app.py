@@ -70,7 +70,8 @@ def create_service_app(
 
     app = create_app(
         title=title, version=version, description=description,
-        routers=[*routers, metrics_router(lambda: telemetry().registry, runtime.refresh_metrics)],
+        routers=routers,
+        public_routers=[metrics_router(lambda: telemetry().registry, runtime.refresh_metrics)],
         readiness=runtime.readiness_checks(), error_statuses=error_statuses,
         max_body_bytes=runtime.settings.max_body_bytes, token_verifier=token_verifier,
         lifespan=lifespan,

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from dhr_contracts.panel import RecommendationLevel
@@ -27,6 +27,7 @@ from dhr_platform.http import (
     CorrelationId,
     IdempotencyKey,
     IfMatch,
+    Offset,
     Problem,
     TraceParent,
     parse_if_match,
@@ -187,7 +188,8 @@ def build_router(api: RecommendationsApi) -> APIRouter:
         """A POST under /recommendations/{recommendation_id}/addressees/{addressee_id}/...;
         `action` is what the policy checks."""
 
-        async def endpoint(request: Request, recommendation_id: UUID, addressee_id: str,
+        async def endpoint(request: Request, recommendation_id: UUID,
+                           addressee_id: Annotated[str, Path(min_length=1, max_length=80)],
                            body: body_model, principal: CurrentPrincipal,
                            idempotency_key: IdempotencyKey = None, if_match: IfMatch = None,
                            correlation_id: CorrelationId = None,
@@ -291,7 +293,7 @@ def build_router(api: RecommendationsApi) -> APIRouter:
         overdue: Annotated[bool | None, Query(description="Response or action overdue")] = None,
         as_of: Annotated[date | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         today = as_of or api.today()
         arguments: list[Any] = [today]
@@ -347,7 +349,7 @@ def build_router(api: RecommendationsApi) -> APIRouter:
         to: EscalationTarget | None = None,
         area: Annotated[str | None, Query(max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         arguments: list[Any] = [None if to is None else to.value, area]
         visible = policy.visible_addressee_rows(

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
 from dhr_platform.http import Problem
@@ -28,16 +28,18 @@ ExportFormat = Literal["csv", "json"]
 
 TextQuery = Annotated[str | None, Query(
     max_length=500, description="Free text in web-search syntax: words, \"a phrase\", or, -not.")]
-Themes = Annotated[list[Theme] | None, Query(alias="theme", description="Any of these themes.")]
+# Each filter names at most a few dozen values: more is no search anyone makes.
+Themes = Annotated[list[Theme] | None, Query(alias="theme", max_length=50,
+                                             description="Any of these themes.")]
 AddresseeTypes = Annotated[list[AddresseeType] | None, Query(
-    alias="addressee_type", description="Any of these addressee types.")]
-Levels = Annotated[list[Level] | None, Query(alias="level")]
+    alias="addressee_type", max_length=50, description="Any of these addressee types.")]
+Levels = Annotated[list[Level] | None, Query(alias="level", max_length=10)]
 Statuses = Annotated[list[Status] | None, Query(
-    alias="status", description="open or closed (the recommendation), or an implementation "
+    alias="status", max_length=50, description="open or closed (the recommendation), or an implementation "
     "status of an addressee (verified where verified, else claimed). With addressee_type, both "
     "hold for the same addressee.")]
 Areas = Annotated[list[Annotated[str, Query(max_length=200)]] | None, Query(
-    alias="area", description="CSP area, any case.")]
+    alias="area", max_length=50, description="CSP area, any case.")]
 IssuedFrom = Annotated[date | None, Query(alias="from", description="Issued on or after.")]
 IssuedTo = Annotated[date | None, Query(alias="to", description="Issued on or before.")]
 
@@ -146,13 +148,14 @@ def build_library_router(
 
     @router.get("/action-plans/{area}", summary="One CSP area's recommendations and each "
                 "addressee's action and status, as CSV or JSON", response_class=StreamingResponse)
-    async def action_plan(area: str, format: ExportFormat = "json") -> StreamingResponse:
+    async def action_plan(area: Annotated[str, Path(min_length=1, max_length=200)],
+                          format: ExportFormat = "json") -> StreamingResponse:
         area = area.strip()
         exists = await pool().fetchval(
             "SELECT EXISTS (SELECT 1 FROM recommendations WHERE lower(csp_area) = lower($1))",
             area)
         if not exists:
-            raise Problem(404, f"No recommendations are recorded for the area {area!r}.",
+            raise Problem(404, "No recommendations are recorded for this area.",
                           title="Area not found", field="area")
         today = clock().date()
         chosen = library.LibraryFilter(areas=[area])

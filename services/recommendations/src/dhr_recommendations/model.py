@@ -77,7 +77,8 @@ class RecordRecommendation(Command):
 
     review_id: UUID = Field(description="The review that made the recommendation.")
     source: RecommendationSource = RecommendationSource.DIRECT
-    number: int | None = Field(default=None, ge=1, description="Its number in the report.")
+    number: int | None = Field(default=None, ge=1, le=10_000,
+                               description="Its number in the report.")
     text: str = Field(min_length=1, max_length=10_000, description="The recommendation as worded.")
     level: RecommendationLevel = Field(description="local, regional or national.")
     themes: tuple[RecommendationTheme, ...] = Field(
@@ -249,6 +250,7 @@ class RecommendationState(BaseModel):
         for addressee in self.addressees:
             if addressee.addressee_id == addressee_id:
                 return addressee
+        # The id is not repeated: a refusal never echoes what the caller sent.
         raise AddresseeNotFound(
-            f"Recommendation {self.recommendation_id} has no addressee {addressee_id!r}.",
+            f"Recommendation {self.recommendation_id} has no addressee of that id.",
             "addressee_id")
