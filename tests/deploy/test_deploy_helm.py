@@ -5,8 +5,8 @@ their CRDs (tests/deploy/schemas/strimzi), and the chart against what the code d
 
 from __future__ import annotations
 
-import json
 import base64
+import json
 import os
 import subprocess
 from dataclasses import dataclass

@@ -12,6 +12,7 @@ from commissioning_givens import (
     decide_to_commission,
     when,
 )
+from pydantic import ValidationError
 
 from dhr_commissioning.domain import DecisionAlreadyMade, InvalidCommand, ReviewNotFound
 from dhr_contracts.commissioning import (
@@ -130,8 +131,7 @@ def test_declining_an_eligible_notification_is_recorded_as_an_override() -> None
     assert event.overrides_eligibility_assessment is True
 
 
-@pytest.mark.parametrize("reasons", [(), ("  ",), ("criminal_case_pending", ""),
-                                     ("criminal_case_pending", "x" * 10_001)])
+@pytest.mark.parametrize("reasons", [(), ("  ",), ("criminal_case_pending", "")])
 def test_a_decision_not_to_commission_without_reasons_is_refused(
     reasons: tuple[str, ...],
 ) -> None:
@@ -139,6 +139,11 @@ def test_a_decision_not_to_commission_without_reasons_is_refused(
         when(decide_not_to_commission(reasons=reasons), given=a_notified_review())
 
     assert refused.value.field == "reasons"
+
+
+def test_a_reason_longer_than_the_record_holds_is_refused_by_the_command() -> None:
+    with pytest.raises(ValidationError, match=r"reasons\.1"):
+        decide_not_to_commission(reasons=("criminal_case_pending", "x" * 10_001))
 
 
 def test_a_decision_not_to_commission_without_a_rationale_is_refused() -> None:

@@ -61,11 +61,10 @@ AGENCIES = ("Northshire Police", "Northshire NHS Trust", "Northshire Women's Aid
 agencies = st.sampled_from([*AGENCIES, *AGENCIES, "northshire  police", " Northshire NHS Trust ",
                             " ", "Mr Smith", "Jane Doe", "PC 1234", "jane.doe@example.org",
                             "DC Jones of Northshire Police"])
-# Lists of agencies take any string, so they may also hold a name longer than an event holds.
-LONG_AGENCY = "Northshire " + "Community Safety Partnership " * 7  # over 200 characters
+# Lists of agencies take any name (over-long ones never reach the decider: the command's own
+# type refuses them, test_learning_points.py).
 agency_lists = st.one_of(st.lists(st.sampled_from(AGENCIES), min_size=1, max_size=3, unique=True),
-                         st.lists(agencies | st.just(LONG_AGENCY), min_size=1,
-                                  max_size=3)).map(tuple)
+                         st.lists(agencies, min_size=1, max_size=3)).map(tuple)
 offsets = st.integers(min_value=-3, max_value=14)
 texts = st.sampled_from(["Risk was not shared with health partners.", "  Padded  ", " ",
                          "Sam Facilitator", "Venue unavailable."])
