@@ -31,7 +31,7 @@ from dhr_platform.http import create_app
 from dhr_platform.kafka import KafkaAccessError, KafkaConnection
 from dhr_platform.logs import configure_logging
 from dhr_platform.metrics import metrics_router
-from dhr_platform.projections import rebuild
+from dhr_platform.projections import rebuild, rebuild_from_topic
 from dhr_platform.service import ServiceRuntime, ServiceSpec
 from dhr_platform.settings import PlatformSettings
 from dhr_platform.telemetry import RequestTelemetry, Telemetry
@@ -107,12 +107,18 @@ def run_migrations(name: str, migrations: Sequence[MigrationSource],
     print(f"{name}: applied {', '.join(applied)}" if applied else f"{name}: nothing to apply")
 
 
-async def rebuild_read_models(spec: ServiceSpec, settings: PlatformSettings) -> int:
-    """Migrate, then empty the service's read models and replay its event store into them."""
+async def rebuild_read_models(spec: ServiceSpec, settings: PlatformSettings, *,
+                              from_kafka: bool = False) -> int:
+    """Migrate, then empty the service's read models and replay its event store (or its topic)
+    into them."""
     pool = await create_pool(DatabaseConnection.from_settings(settings), spec.name)
     try:
         await migrate(pool, spec.name, [platform_migrations(), *spec.migrations])
-        return await rebuild(EventStore(pool, spec.projections), progress=sys.stderr)
+        store = EventStore(pool, spec.projections)
+        if from_kafka:
+            return await rebuild_from_topic(store, KafkaConnection.from_settings(settings),
+                                            spec.topic, progress=sys.stderr)
+        return await rebuild(store, progress=sys.stderr)
     finally:
         await pool.close()
 
@@ -156,6 +162,10 @@ def run_service(
     `dead-letters` lists what its consumers parked, and with --replay republishes it."""
     parser = argparse.ArgumentParser(prog=f"dhr-{runtime.spec.name}")
     parser.add_argument("command", nargs="?", default="serve", choices=COMMANDS)
+    rebuilding = parser.add_argument_group("rebuild")
+    rebuilding.add_argument("--from-kafka", action="store_true",
+                            help="replay the service's topic instead of its event store (to "
+                            "check the read models against what was published)")
     letters = parser.add_argument_group("dead-letters")
     letters.add_argument("--all", action="store_true",
                          help="list every dead letter, not only those not yet replayed")
@@ -169,7 +179,7 @@ def run_service(
         return
     try:
         # What needs only the database checks only its settings (a migration Job has no Kafka).
-        if args.command in {"migrate", "rebuild"}:
+        if args.command == "migrate" or (args.command == "rebuild" and not args.from_kafka):
             settings.refuse_development_database()
         else:
             settings.refuse_development_defaults()
@@ -188,9 +198,12 @@ def run_service(
         run_migrations(runtime.spec.name, runtime.spec.migrations, settings)
         return
     if args.command == "rebuild":
-        count = asyncio.run(rebuild_read_models(runtime.spec, settings))
+        count = asyncio.run(rebuild_read_models(runtime.spec, settings,
+                                                from_kafka=args.from_kafka))
         tables = ", ".join(t for p in runtime.spec.projections for t in p.tables)
-        print(f"rebuilt the {runtime.spec.name} read models ({tables}) from {count} events")
+        source = f"the topic {runtime.spec.topic}" if args.from_kafka else "the event store"
+        print(f"rebuilt the {runtime.spec.name} read models ({tables}) from {count} events "
+              f"of {source}")
         return
     import uvicorn
 

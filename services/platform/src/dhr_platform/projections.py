@@ -1,29 +1,58 @@
-"""Projection runner: read models kept in step with the store and rebuilt from it on demand."""
+"""Projection runner: read models kept in step with the store and rebuilt on demand, from the
+store or from the service's Kafka topic (when the database was lost, or to check one against the
+other)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TextIO
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Protocol, TextIO, cast, runtime_checkable
+from uuid import UUID
 
 import asyncpg
+from confluent_kafka import Consumer
+from confluent_kafka import TopicPartition as KafkaTopicPartition
 
+from dhr_contracts.envelope import HEADER_PREFIX
 from dhr_platform.database import Connection
-from dhr_platform.eventstore import EventStore, InlineProjection
+from dhr_platform.eventstore import EventStore, InlineProjection, RecordedEvent, schema_version_of
+from dhr_platform.kafka import KafkaConnection
 from dhr_platform.progress import ProgressBar
 
+REPLAY_BATCH = 5000
+"""Events applied at once in a rebuild: a batch projection reads and writes each batch's rows
+in one round trip each."""
 
-async def rebuild(
-    store: EventStore,
-    projections: Sequence[InlineProjection] | None = None,
-    *,
-    batch_size: int = 1000,
-    progress: TextIO | None = None,
-) -> int:
-    """Empty the projections' tables and replay every event into them; return the count.
 
-    Runs in one transaction that locks the tables first: a write that commits meanwhile waits
-    for the rebuild and then applies its own event on top, so nothing is lost or doubled.
-    """
+@runtime_checkable
+class BatchProjection(Protocol):
+    """A projection that can apply many events at once (one read and one write per batch)."""
+
+    async def apply_batch(self, connection: Connection, events: Sequence[RecordedEvent]
+                          ) -> None: ...
+
+
+async def apply_all(connection: Connection, projections: Sequence[InlineProjection],
+                    events: Sequence[RecordedEvent]) -> None:
+    """Apply events in order to each projection, in one batch where the projection can."""
+    for projection in projections:
+        if isinstance(projection, BatchProjection):
+            await projection.apply_batch(connection, events)
+        else:
+            for event in events:
+                await projection.apply(connection, event)
+
+
+async def _replay(store: EventStore, projections: Sequence[InlineProjection] | None,
+                  total: int | None, batches: AsyncIterator[list[RecordedEvent]] | None,
+                  batch_size: int, progress: TextIO | None) -> int:
+    """Empty the projections' tables and apply every event of `batches` (the store's own events
+    when None) into them, in one transaction that locks the tables first: a write that commits
+    meanwhile waits for the rebuild and then applies its own event on top, so nothing is lost or
+    doubled."""
     chosen = tuple(store.projections if projections is None else projections)
     tables = [table for projection in chosen for table in projection.tables]
     async with store.pool.acquire() as connection, connection.transaction():
@@ -32,21 +61,164 @@ async def rebuild(
                 f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE"
             )
             await connection.execute(f"TRUNCATE {', '.join(tables)}")
-        total = int(await connection.fetchval("SELECT count(*) FROM events"))
-        bar = ProgressBar(total, stream=progress) if progress is not None else None
+        if batches is None:
+            total = int(await connection.fetchval("SELECT count(*) FROM events"))
+            batches = _store_batches(store, connection, batch_size)
+        bar = ProgressBar(total, stream=progress) if progress is not None and total else None
         replayed = 0
-        position = 0
-        while events := await store.read_all(position, batch_size, connection=connection):
-            for event in events:
-                for projection in chosen:
-                    await projection.apply(connection, event)
+        async for events in batches:
+            await apply_all(connection, chosen, events)
             replayed += len(events)
-            position = events[-1].global_position
             if bar is not None:
                 bar.advance(len(events))
         if bar is not None:
             bar.close()
     return replayed
+
+
+async def _store_batches(store: EventStore, connection: Connection, batch_size: int
+                         ) -> AsyncIterator[list[RecordedEvent]]:
+    position = 0
+    while events := await store.read_all(position, batch_size, connection=connection):
+        yield events
+        position = events[-1].global_position
+
+
+async def rebuild(
+    store: EventStore,
+    projections: Sequence[InlineProjection] | None = None,
+    *,
+    batch_size: int = REPLAY_BATCH,
+    progress: TextIO | None = None,
+) -> int:
+    """Empty the projections' tables and replay every event of the store into them; return
+    the count."""
+    return await _replay(store, projections, None, None, batch_size, progress)
+
+
+async def rebuild_from_topic(
+    store: EventStore,
+    kafka: KafkaConnection | str,
+    topic: str,
+    projections: Sequence[InlineProjection] | None = None,
+    *,
+    batch_size: int = REPLAY_BATCH,
+    progress: TextIO | None = None,
+) -> int:
+    """Empty the projections' tables and replay the service's topic into them, from each
+    partition's first offset to its end when the replay began; return the count of events.
+
+    A review's events share a key, hence a partition, so each stream comes in its order; the
+    order across streams does not matter to a projection. Records that are not CloudEvents of
+    this platform are skipped.
+    """
+    reader = TopicReader(KafkaConnection.of(kafka), topic)
+    total = await asyncio.to_thread(reader.open)
+    try:
+        return await _replay(store, projections, total, reader.batches(batch_size), batch_size,
+                             progress)
+    finally:
+        reader.close()
+
+
+class TopicReader:
+    """Every record of a topic as stored events, read with librdkafka (a record costs a third
+    of aiokafka's time) in a thread, so that reading overlaps the database writes."""
+
+    def __init__(self, kafka: KafkaConnection, topic: str):
+        self.kafka = kafka
+        self.topic = topic
+        self.consumer: Consumer | None = None
+        self.ends: dict[int, int] = {}
+
+    def open(self) -> int:
+        """Assign every partition from its first offset; answer how many records there are."""
+        consumer = Consumer({
+            **self.kafka.librdkafka_options(), "group.id": f"dhr-replay-{uuid.uuid4()}",
+            "enable.auto.commit": False, "enable.auto.offset.store": False,
+            "isolation.level": "read_committed", "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 16 * 1024 * 1024, "fetch.wait.max.ms": 100,
+        })
+        self.consumer = consumer
+        metadata = consumer.list_topics(self.topic, timeout=30)
+        partitions = sorted(metadata.topics[self.topic].partitions)
+        assignment, total = [], 0
+        for partition in partitions:
+            low, high = consumer.get_watermark_offsets(
+                KafkaTopicPartition(self.topic, partition), timeout=30)
+            if high > low:
+                self.ends[partition] = high
+                assignment.append(KafkaTopicPartition(self.topic, partition, low))
+                total += high - low
+        consumer.assign(assignment)
+        return total
+
+    def _read(self, count: int) -> list[RecordedEvent]:
+        assert self.consumer is not None
+        events: list[RecordedEvent] = []
+        while self.ends and not events:
+            for message in self.consumer.consume(num_messages=count, timeout=0.5):
+                error = message.error()
+                if error is not None:
+                    if error.fatal():
+                        raise RuntimeError(f"reading {self.topic} failed: {error}")
+                    continue
+                # A delivered record always has its coordinates.
+                partition, offset = cast(int, message.partition()), cast(int, message.offset())
+                end = self.ends.get(partition)
+                if end is None or offset >= end:
+                    continue
+                if offset >= end - 1:
+                    del self.ends[partition]
+                headers = cast(Sequence[tuple[str, bytes | None]], message.headers() or [])
+                event = event_of_record(headers, message.value(), offset)
+                if event is not None:
+                    events.append(event)
+        return events
+
+    async def batches(self, count: int) -> AsyncIterator[list[RecordedEvent]]:
+        reading = asyncio.create_task(asyncio.to_thread(self._read, count))
+        try:
+            while True:
+                events = await reading
+                if not events and not self.ends:
+                    return
+                reading = asyncio.create_task(asyncio.to_thread(self._read, count))
+                if events:
+                    yield events
+        finally:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            self.consumer.close()
+
+
+def event_of_record(headers: Sequence[tuple[str, bytes | None]], value: bytes | None,
+                    offset: int) -> RecordedEvent | None:
+    """A Kafka record of a platform topic as the stored event it was published from (None
+    when it is not one: no CloudEvent headers)."""
+    attributes = {name[len(HEADER_PREFIX):]: raw.decode() for name, raw in headers
+                  if name.startswith(HEADER_PREFIX) and raw is not None}
+    try:
+        event_type = attributes["type"]
+        metadata: dict[str, object] = {
+            "subject": attributes["subject"], "actor": attributes["actor"],
+            "correlation_id": attributes["correlationid"],
+            "causation_id": attributes.get("causationid"),
+            "traceparent": attributes.get("traceparent"),
+        }
+        if "datakeyid" in attributes:
+            metadata["data_key_id"] = attributes["datakeyid"]
+        return RecordedEvent(
+            global_position=offset, stream_id=attributes["stream"],
+            stream_version=int(attributes["streamversion"]), event_id=UUID(attributes["id"]),
+            type=event_type, schema_version=schema_version_of(event_type),
+            data=json.loads(value or b"null"), metadata=metadata,
+            recorded_at=datetime.fromisoformat(attributes["time"]))
+    except (KeyError, ValueError):
+        return None
 
 
 async def table_checksum(connection: Connection | asyncpg.Pool, table: str,
