@@ -29,6 +29,7 @@ from bench.bench_commands import bench_commands
 from bench.bench_ledger_rebuild import bench_ledger_rebuild
 from bench.bench_library import bench_library
 from bench.bench_propagation import bench_propagation
+from bench.bench_replay import bench_replay
 from bench.bench_verify import bench_verify
 from bench.service_processes import running
 from dhr_commissioning.__main__ import build_app, build_runtime
@@ -212,6 +213,7 @@ async def main(bootstrap: str, database_url: str) -> None:
     await bench_service_processes(bootstrap, database_url)
     await bench_library(database_url)
     await bench_ledger_rebuild(bootstrap, database_url)
+    await bench_replay(bootstrap, database_url)
 
 
 if __name__ == "__main__":
