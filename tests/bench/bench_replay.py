@@ -39,7 +39,7 @@ from dhr_platform.projections import rebuild, rebuild_from_topic, table_checksum
 from dhr_platform.sealing import DataKey, seal_data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "commissioning"))
-from commissioning_givens import REVIEW_ID, a_published_report  # noqa: E402
+from commissioning_givens import REVIEW_ID, a_published_report
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 CHUNK = 20_000
