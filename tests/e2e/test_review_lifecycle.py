@@ -25,7 +25,7 @@ from dhr_learning.config import LearningSettings
 from dhr_panel.__main__ import build_app as build_panel_app
 from dhr_panel.__main__ import build_runtime as build_panel_runtime
 from dhr_panel.config import PanelSettings
-from support.kafka import eventually, headers_of, read_records
+from support.kafka import eventually, headers_of, is_access_event, read_records
 from support.tokens import CHAIR, REVIEW_MANAGER_NORFOLK, TestIssuer
 
 POLICE, HEALTH, WOMENS_AID = "Norfolk Constabulary", "Norfolk ICB", "Leeway Domestic Abuse Services"
@@ -103,9 +103,10 @@ async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any],
 
 
 async def review_events_on(bootstrap: str, topic: str, review_id: str) -> list[dict[str, Any]]:
-    """The review's records on a topic in offset order (one partition per key), each event once."""
+    """The review's records on a topic in offset order (one partition per key), each event once;
+    not the records of who read it (access events share its key)."""
     records = await read_records(bootstrap, topic, expected=1_000_000, timeout=3)
-    mine = sorted((r for r in records if r.key == review_id.encode()),
+    mine = sorted((r for r in records if r.key == review_id.encode() and not is_access_event(r)),
                   key=lambda r: (r.partition, r.offset))
     seen: set[str] = set()
     events = []
