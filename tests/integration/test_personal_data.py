@@ -15,7 +15,9 @@ from aiokafka import AIOKafkaConsumer
 from commissioning_support import RunningService, notification
 
 from dhr_contracts.topics import COMMISSIONING_EVENTS, PANEL_EVENTS
+from dhr_oversight import cli
 from dhr_platform.app import rebuild_read_models
+from dhr_platform.envelopes import to_envelope
 from support.tokens import ADMIN, OVERSIGHT
 
 VICTIM = "Jane Quillfeather-Oduya"
@@ -241,3 +243,42 @@ async def test_reads_of_imr_material_need_a_purpose_and_are_each_recorded(
     assert len(imr_reads) == 1
     assert imr_reads[0]["resource"] == "GET /panels/{review_id}/requests"
     assert imr_reads[0]["purpose"] == "review-work"
+
+
+async def test_after_erasure_the_ledger_export_still_verifies_and_holds_no_plaintext(
+    commissioning: RunningService, oversight: Any, monkeypatch: Any, capsys: Any, tmp_path: Any,
+) -> None:
+    review_id = await notified_review(commissioning)
+    # What the relay published for the review, as the oversight ledger consumes it.
+    stored = [event for event in await commissioning.runtime.store.read_all(0, 10_000)
+              if event.metadata["subject"] == review_id]
+    topic = oversight.settings.oversight_topics[0]
+    await oversight.publish(topic, *(to_envelope(event, "/dhr/commissioning") for event in stored))
+    await oversight.wait_for_ledger_size(len(stored))
+    assert (await oversight.client.post("/checkpoints", headers=oversight.operator)).status_code == 201
+
+    erased = await commissioning.client.post(
+        f"/reviews/{review_id}/personal-data-erasure", json={"reason": "Erasure request upheld."},
+        headers=commissioning.tokens.headers(ADMIN))
+    assert erased.status_code == 200, erased.text
+
+    settings = oversight.settings
+    for name, value in {
+        "DHR_ENVIRONMENT": "test", "DHR_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "DHR_DATABASE_URL": settings.database_url,
+        "DHR_OVERSIGHT_TOPICS": json.dumps(list(settings.oversight_topics)),
+        "DHR_OVERSIGHT_ORIGIN": settings.oversight_origin,
+        "DHR_OVERSIGHT_SIGNING_KEY": settings.oversight_signing_key.get_secret_value(),
+    }.items():
+        monkeypatch.setenv(name, value)
+    bundle = tmp_path / "bundle"
+    exported = await asyncio.to_thread(cli.main, ["export", "--review", review_id,
+                                                  "--out", str(bundle)])
+    verified = await asyncio.to_thread(cli.main, ["verify", str(bundle)])
+    said = capsys.readouterr().out
+
+    assert (exported, verified) == (0, 0), said
+    assert f"OK: {len(stored)} events verified" in said
+    exported_bytes = b"".join(path.read_bytes() for path in bundle.iterdir())
+    assert b"dhr-sealed:v1:" in exported_bytes
+    assert all(secret.encode() not in exported_bytes for secret in SECRETS)
