@@ -296,12 +296,15 @@ class HeldBack:
             await self.connection.close()
 
 
-async def wait_for_backlog(bootstrap: str, timeout: float = 120.0) -> dict[str, int]:
-    """Wait until every consumer group has records left to process; answer each group's lag."""
+async def wait_for_backlog(bootstrap: str, timeout: float = 120.0,
+                           groups: tuple[str, ...] | None = None) -> dict[str, int]:
+    """Wait until every consumer group (of `groups`, when given) has records left to process;
+    answer each group's lag."""
     deadline = time.monotonic() + timeout
     while True:
         lags = {group: sum([await consumer_group_lag(bootstrap, group, topic)
-                            for topic in topics]) for group, topics in CONSUMERS}
+                            for topic in topics]) for group, topics in CONSUMERS
+                if groups is None or group in groups}
         if all(lags.values()):
             return lags
         assert time.monotonic() < deadline, f"no backlog built up in {timeout:.0f}s: {lags}"
