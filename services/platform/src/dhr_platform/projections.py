@@ -22,6 +22,7 @@ from dhr_platform.eventstore import EventStore, InlineProjection, RecordedEvent,
 from dhr_platform.kafka import KafkaConnection
 from dhr_platform.progress import ProgressBar
 
+_PREFIXED = len(HEADER_PREFIX)
 REPLAY_BATCH = 5000
 """Events applied at once in a rebuild: a batch projection reads and writes each batch's rows
 in one round trip each."""
@@ -199,8 +200,8 @@ def event_of_record(headers: Sequence[tuple[str, bytes | None]], value: bytes | 
                     offset: int) -> RecordedEvent | None:
     """A Kafka record of a platform topic as the stored event it was published from (None
     when it is not one: no CloudEvent headers)."""
-    attributes = {name[len(HEADER_PREFIX):]: raw.decode() for name, raw in headers
-                  if name.startswith(HEADER_PREFIX) and raw is not None}
+    attributes = {name[_PREFIXED:]: raw.decode() for name, raw in headers
+                  if name[:_PREFIXED] == HEADER_PREFIX and raw is not None}
     try:
         event_type = attributes["type"]
         metadata: dict[str, object] = {
