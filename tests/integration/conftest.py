@@ -7,6 +7,7 @@ for the oversight service); a test acting as someone else passes `token_issuer.h
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from dhr_commissioning.config import CommissioningSettings
 from dhr_learning.__main__ import build_app as build_learning_app
 from dhr_learning.__main__ import build_runtime as build_learning_runtime
 from dhr_learning.config import LearningSettings
+from dhr_oversight import cli
 from dhr_panel.__main__ import build_app as build_panel_app
 from dhr_panel.__main__ import build_runtime as build_panel_runtime
 from dhr_panel.config import PanelSettings
@@ -238,3 +240,28 @@ async def oversight(oversight_settings: OversightSettings,
         async with httpx.AsyncClient(transport=transport, base_url="http://oversight",
                                      headers=token_issuer.headers(OVERSIGHT)) as client:
             yield RunningOversight(client, runtime, oversight_settings, token_issuer)
+
+
+@pytest.fixture
+def dhr(oversight: RunningOversight, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run `dhr ...` in process with the service's configuration; (exit code, stdout)."""
+    settings = oversight.settings
+    assert settings.oversight_signing_key is not None
+    environment = {
+        "DHR_ENVIRONMENT": "test",
+        "DHR_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "DHR_DATABASE_URL": settings.database_url,
+        "DHR_OVERSIGHT_TOPICS": json.dumps(list(settings.oversight_topics)),
+        "DHR_OVERSIGHT_ORIGIN": settings.oversight_origin,
+        "DHR_OVERSIGHT_SIGNING_KEY": settings.oversight_signing_key.get_secret_value(),
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    async def run(*argv: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = await asyncio.to_thread(cli.main, list(argv))  # it runs its own event loop
+        return code, capsys.readouterr().out
+
+    return run

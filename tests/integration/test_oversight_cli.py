@@ -4,7 +4,6 @@ verifies until one byte is changed."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -15,36 +14,11 @@ from typing import TYPE_CHECKING
 import pytest
 from test_oversight_service import commissioned, member_added, notification
 
-from dhr_oversight import cli, rebuild_reader
+from dhr_oversight import rebuild_reader
 from dhr_oversight.ledger import MerkleTree, NoteVerifier, open_checkpoint
 
 if TYPE_CHECKING:
     from conftest import RunningOversight
-
-
-@pytest.fixture
-def dhr(oversight: RunningOversight, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    """Run `dhr ...` in process with the service's configuration; (exit code, stdout)."""
-    settings = oversight.settings
-    assert settings.oversight_signing_key is not None
-    environment = {
-        "DHR_ENVIRONMENT": "test",
-        "DHR_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "DHR_DATABASE_URL": settings.database_url,
-        "DHR_OVERSIGHT_TOPICS": json.dumps(list(settings.oversight_topics)),
-        "DHR_OVERSIGHT_ORIGIN": settings.oversight_origin,
-        "DHR_OVERSIGHT_SIGNING_KEY": settings.oversight_signing_key.get_secret_value(),
-    }
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-
-    async def run(*argv: str) -> tuple[int, str]:
-        capsys.readouterr()
-        code = await asyncio.to_thread(cli.main, list(argv))  # it runs its own event loop
-        return code, capsys.readouterr().out
-
-    return run
 
 
 async def test_history_lists_the_review_s_events_in_order_across_two_topics_from_kafka_alone(

@@ -15,7 +15,6 @@ from aiokafka import AIOKafkaConsumer
 from commissioning_support import RunningService, notification
 
 from dhr_contracts.topics import COMMISSIONING_EVENTS, PANEL_EVENTS
-from dhr_oversight import cli
 from dhr_platform.app import rebuild_read_models
 from dhr_platform.envelopes import to_envelope
 from support.tokens import ADMIN, OVERSIGHT
@@ -246,7 +245,7 @@ async def test_reads_of_imr_material_need_a_purpose_and_are_each_recorded(
 
 
 async def test_after_erasure_the_ledger_export_still_verifies_and_holds_no_plaintext(
-    commissioning: RunningService, oversight: Any, monkeypatch: Any, capsys: Any, tmp_path: Any,
+    commissioning: RunningService, oversight: Any, dhr: Any, tmp_path: Any,
 ) -> None:
     review_id = await notified_review(commissioning)
     # What the relay published for the review, as the oversight ledger consumes it.
@@ -262,22 +261,12 @@ async def test_after_erasure_the_ledger_export_still_verifies_and_holds_no_plain
         headers=commissioning.tokens.headers(ADMIN))
     assert erased.status_code == 200, erased.text
 
-    settings = oversight.settings
-    for name, value in {
-        "DHR_ENVIRONMENT": "test", "DHR_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "DHR_DATABASE_URL": settings.database_url,
-        "DHR_OVERSIGHT_TOPICS": json.dumps(list(settings.oversight_topics)),
-        "DHR_OVERSIGHT_ORIGIN": settings.oversight_origin,
-        "DHR_OVERSIGHT_SIGNING_KEY": settings.oversight_signing_key.get_secret_value(),
-    }.items():
-        monkeypatch.setenv(name, value)
     bundle = tmp_path / "bundle"
-    exported = await asyncio.to_thread(cli.main, ["export", "--review", review_id,
-                                                  "--out", str(bundle)])
-    verified = await asyncio.to_thread(cli.main, ["verify", str(bundle)])
-    said = capsys.readouterr().out
+    exported, said = await dhr("export", "--review", review_id, "--out", str(bundle))
+    assert exported == 0, said
+    verified, said = await dhr("verify", str(bundle))
 
-    assert (exported, verified) == (0, 0), said
+    assert verified == 0, said
     assert f"OK: {len(stored)} events verified" in said
     exported_bytes = b"".join(path.read_bytes() for path in bundle.iterdir())
     assert b"dhr-sealed:v1:" in exported_bytes
