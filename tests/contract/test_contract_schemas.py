@@ -267,11 +267,12 @@ def test_personal_data_fields_are_marked_in_the_committed_schema(model: Any, fie
     assert set(schema["x-personal-data-fields"]) == model.personal_fields()
 
 
-def test_the_intake_notification_keeps_the_personal_data_marks() -> None:
+def test_the_intake_notification_takes_no_personal_data_on_kafka() -> None:
     document = load(schemas.SCHEMAS_DIR / schemas.ASYNCAPI_FILE)
     notification = document["components"]["schemas"]["DeathNotification"]
-    assert notification["properties"]["victim_name"][PERSONAL_DATA_KEY] is True
-    assert notification["properties"]["suspect_name"][PERSONAL_DATA_KEY] is True
+    assert {"victim_name", "suspect_name"}.isdisjoint(notification["properties"])
+    assert not any(field.get(PERSONAL_DATA_KEY) for field in notification["properties"].values())
+    assert document["components"]["messages"]["DeathNotification"]["x-personal-data-fields"] == []
 
 
 # --- the AsyncAPI document -------------------------------------------------------------------
@@ -291,11 +292,12 @@ def test_the_asyncapi_document_describes_every_event_on_its_service_topic() -> N
             "content-type"} <= set(headers["required"])
 
 
-def test_the_intake_payload_is_a_notification_without_the_server_set_fields() -> None:
+def test_the_intake_payload_is_a_notification_without_the_server_set_fields_or_names() -> None:
     document = load(schemas.SCHEMAS_DIR / schemas.ASYNCAPI_FILE)
     assert document["channels"][topics.INTAKE_NOTIFICATIONS]["messages"]
     notification = document["components"]["schemas"]["DeathNotification"]
-    expected = set(NotificationReceived.model_fields) - set(schemas.SERVER_SET_NOTIFICATION_FIELDS)
+    expected = (set(NotificationReceived.model_fields) - set(schemas.SERVER_SET_NOTIFICATION_FIELDS)
+                - NotificationReceived.personal_fields())
     assert set(notification["properties"]) == expected
     assert not set(notification["required"]) & set(schemas.SERVER_SET_NOTIFICATION_FIELDS)
 

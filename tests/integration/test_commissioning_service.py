@@ -269,7 +269,7 @@ async def test_a_notification_on_the_intake_topic_opens_one_review_and_a_bad_one
 ) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
-    good_id, bad_id = str(uuid.uuid4()), str(uuid.uuid4())
+    good_id, bad_id, named_id = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
     try:
         for _ in range(2):  # an agency system that retries its send
             await producer.send_and_wait(INTAKE_NOTIFICATIONS, json.dumps(notification()).encode(),
@@ -277,6 +277,10 @@ async def test_a_notification_on_the_intake_topic_opens_one_review_and_a_bad_one
         await producer.send_and_wait(INTAKE_NOTIFICATIONS,
                                      json.dumps(notification(victim_age=-1)).encode(),
                                      key=b"police-case-2", headers=[("ce_id", bad_id.encode())])
+        # Names are never taken from Kafka, where they would stay in plain text.
+        await producer.send_and_wait(INTAKE_NOTIFICATIONS,
+                                     json.dumps(notification(victim_name="Ada Quennell")).encode(),
+                                     key=b"police-case-3", headers=[("ce_id", named_id.encode())])
     finally:
         await producer.stop()
 
@@ -290,6 +294,10 @@ async def test_a_notification_on_the_intake_topic_opens_one_review_and_a_bad_one
                                 expected=10_000, timeout=3)
     mine = [headers_of(r) for r in parked if headers_of(r).get("ce_id") == bad_id]
     assert mine and "victim_age" in mine[0]["dlq_error_message"]
+    [named] = [r for r in parked if headers_of(r).get("ce_id") == named_id]
+    assert "victim_name" in headers_of(named)["dlq_error_message"]
+    assert b"Ada Quennell" not in named.value  # the dead-letter copy leaves the name out
+    assert json.loads(named.value) == notification()
     assert (await commissioning.client.get("/reviews")).json()["total"] == 1
     assert await commissioning.event_count() == 2
 

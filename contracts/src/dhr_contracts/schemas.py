@@ -184,15 +184,20 @@ def intake_notification_schema(notification_received: JsonObject) -> JsonObject:
     """The body of a death notification on the intake topic: NotificationReceived less what the
     server sets (the review id, the time of receipt and the decision deadline)."""
     schema = copy.deepcopy(notification_received)
-    for name in SERVER_SET_NOTIFICATION_FIELDS:
+    personal = sorted(name for name, field in schema["properties"].items()
+                      if field.get(PERSONAL_DATA_KEY))
+    left_out = [*SERVER_SET_NOTIFICATION_FIELDS, *personal]
+    for name in left_out:
         schema["properties"].pop(name)
-    schema["required"] = [name for name in schema["required"]
-                          if name not in SERVER_SET_NOTIFICATION_FIELDS]
+    schema["required"] = [name for name in schema["required"] if name not in left_out]
     schema["title"] = "DeathNotification"
     schema["description"] = (
-        "A death notified by an agency case system; validated exactly as the HTTP intake "
-        "(POST /reviews) does. The fields of NotificationReceived less those the server sets: "
-        + ", ".join(SERVER_SET_NOTIFICATION_FIELDS) + ".")
+        "A death notified by an agency case system; validated as the HTTP intake (POST /reviews) "
+        "does. The fields of NotificationReceived less those the server sets ("
+        + ", ".join(SERVER_SET_NOTIFICATION_FIELDS) + ") and less its personal data ("
+        + ", ".join(personal) + "): names are "
+        "never taken from Kafka, where they would stay in plain text; send them over HTTPS. A "
+        "notification that holds them is refused, and its dead-letter copy leaves them out.")
     return schema
 
 
@@ -258,7 +263,7 @@ def asyncapi_document() -> JsonObject:
                 "Any key the sender likes (its own case reference is a good one); not used for "
                 "identity.")},
             "bindingVersion": KAFKA_BINDING_VERSION}},
-        "x-personal-data-fields": sorted(received.personal_fields()),
+        "x-personal-data-fields": [],
     }
     channels[intake] = {
         "address": intake,

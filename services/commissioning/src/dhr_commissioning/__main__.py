@@ -15,6 +15,7 @@ from dhr_commissioning.consumers import (
     PANEL_CONSUMER,
     intake_effect,
     report_agreed_effect,
+    without_personal_data,
 )
 from dhr_commissioning.historic_api import HISTORIC_ERROR_STATUSES, build_historic_router
 from dhr_commissioning.projections import ReviewsProjection
@@ -40,7 +41,8 @@ def build_runtime(settings: CommissioningSettings,
         projections=[ReviewsProjection()],
         subscriptions=[
             Subscription(INTAKE_NOTIFICATIONS, INTAKE_CONSUMER,
-                         lambda runtime: intake_effect(runtime.store, settings, clock)),
+                         lambda runtime: intake_effect(runtime.store, settings, clock),
+                         dead_letter_value=without_personal_data),
             Subscription(PANEL_EVENTS, PANEL_CONSUMER,
                          lambda runtime: report_agreed_effect(runtime.store),
                          frozenset({ReviewReportAgreed.event_type})),

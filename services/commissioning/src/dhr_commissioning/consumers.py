@@ -14,6 +14,7 @@ from dhr_commissioning import domain
 from dhr_commissioning.api import DECIDER, NotifyDeathBody
 from dhr_commissioning.config import CommissioningSettings
 from dhr_commissioning.projections import stream_id
+from dhr_contracts.commissioning import NotificationReceived
 from dhr_contracts.panel import ReviewReportAgreed
 from dhr_contracts.registry import parse_payload
 from dhr_platform.commands import Aggregates
@@ -33,6 +34,23 @@ def review_id_for(message_id: str) -> uuid.UUID:
     return uuid.uuid5(INTAKE_NAMESPACE, message_id)
 
 
+PERSONAL_FIELDS = NotificationReceived.personal_fields()
+"""What a notification on the intake topic may not hold: on Kafka it would stay in plain text."""
+
+
+def without_personal_data(value: bytes) -> bytes:
+    """A refused intake message as its dead-letter copy holds it: without the names it carried
+    (a message that is not a JSON object is kept as it is: nothing in it is known as a name)."""
+    try:
+        raw = json.loads(value)
+    except ValueError:
+        return value
+    if not isinstance(raw, dict) or not PERSONAL_FIELDS & raw.keys():
+        return value
+    kept = {name: field for name, field in raw.items() if name not in PERSONAL_FIELDS}
+    return json.dumps(kept, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def intake_effect(store: EventStore, settings: CommissioningSettings,
                   clock: Callable[[], datetime]) -> Effect:
     """Validate a notification exactly as the HTTP intake does, then open the review case."""
@@ -40,7 +58,13 @@ def intake_effect(store: EventStore, settings: CommissioningSettings,
 
     async def receive(connection: Connection, delivery: Delivery) -> None:
         try:
-            body = NotifyDeathBody.model_validate(json.loads(delivery.value))
+            raw = json.loads(delivery.value)
+            named = sorted(PERSONAL_FIELDS & raw.keys()) if isinstance(raw, dict) else []
+            if named:
+                raise PermanentFailure(
+                    f"names are not taken from Kafka ({', '.join(named)}): send them over "
+                    "HTTPS (POST /reviews); the dead-letter copy leaves them out")
+            body = NotifyDeathBody.model_validate(raw)
         except (ValueError, ValidationError) as error:
             raise PermanentFailure(f"invalid death notification: {_fields(error)}") from error
         review_id = review_id_for(delivery.message_id)

@@ -138,17 +138,23 @@ class ConsumerRuntime:
         self.permanent_errors: tuple[type[BaseException], ...] = (PermanentFailure, *permanent_errors)
         self.applied = 0
         self.dead_lettered = 0
+        self._dead_letter_values: dict[str, Callable[[bytes], bytes]] = {}
         self.telemetry = telemetry or Telemetry.disabled()
         self.passed_over = 0
 
     def subscribe(self, topic: str, consumer: str, effect: Effect,
-                  event_types: Collection[str] | None = None) -> None:
+                  event_types: Collection[str] | None = None,
+                  dead_letter_value: Callable[[bytes], bytes] | None = None) -> None:
         """Apply `effect` to every message of `topic`, as consumer group `consumer`.
 
         With `event_types`, CloudEvents of other types are passed over without a transaction
         (the effect would ignore them; they need no inbox row, since they have no effect).
         Records without a `ce_type` still go to the effect, which parks what it cannot read.
+        `dead_letter_value` gives what a parked message's dead-letter copy holds (by default
+        the message's value as it came).
         """
+        if dead_letter_value is not None:
+            self._dead_letter_values[consumer] = dead_letter_value
         subscriber = self.broker.subscriber(
             topic,
             group_id=consumer,
@@ -283,15 +289,19 @@ class ConsumerRuntime:
         })
         # If this publish fails the handler raises, the offset is not committed and the message
         # comes back: it is parked or applied, never dropped.
+        value = self._dead_letter_values.get(consumer, _as_it_came)(delivery.value)
         await self.broker.publish(
-            delivery.value, topic=dead_letter_topic(delivery.topic), key=delivery.key,
-            headers=headers,
+            value, topic=dead_letter_topic(delivery.topic), key=delivery.key, headers=headers,
         )
         self.dead_lettered += 1
         self.telemetry.metrics.record_dead_letter(consumer, delivery.topic)
         log.error("consumer %s: parked %s/%s@%s on %s after %d attempt(s): %s",
                   consumer, delivery.topic, delivery.partition, delivery.offset,
                   dead_letter_topic(delivery.topic), attempts, type(error).__name__)
+
+
+def _as_it_came(value: bytes) -> bytes:
+    return value
 
 
 def safe_broker(kafka: KafkaConnection | str, client_id: str) -> KafkaBroker:

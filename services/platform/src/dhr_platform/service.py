@@ -45,6 +45,8 @@ class Subscription:
     effect: Callable[[ServiceRuntime], Effect]
     event_types: frozenset[str] | None = None
     """The CloudEvents types the effect acts on (others are passed over); None: every record."""
+    dead_letter_value: Callable[[bytes], bytes] | None = None
+    """What a parked message's dead-letter copy holds; None: the value as it came."""
 
 
 BackgroundTask = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
@@ -185,7 +187,8 @@ class ServiceRuntime:
             )
             for subscription in spec.subscriptions:
                 self.consumers.subscribe(subscription.topic, subscription.consumer,
-                                         subscription.effect(self), subscription.event_types)
+                                         subscription.effect(self), subscription.event_types,
+                                         subscription.dead_letter_value)
             await broker.start()
         for work in spec.background:
             self._background.append(asyncio.create_task(work(self)))
