@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from dhr_local.process import free_port
@@ -84,23 +83,6 @@ async def kafka_records(bootstrap: str, quiet_seconds: float = 3.0) -> list[byte
     finally:
         await consumer.stop()
     return found
-
-
-async def database_rows(database_url: str) -> list[str]:
-    """Every row of every table outside PostgreSQL's own schemas, as text."""
-    connection = await asyncpg.connect(database_url)
-    try:
-        tables = await connection.fetch(
-            """SELECT table_schema, table_name FROM information_schema.tables
-                WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
-                  AND table_type = 'BASE TABLE'""")
-        rows: list[str] = []
-        for table in tables:
-            rows += [row["row"] for row in await connection.fetch(
-                f'SELECT t::text AS row FROM "{table["table_schema"]}"."{table["table_name"]}" t')]
-    finally:
-        await connection.close()
-    return rows
 
 
 def files_under(directory: Path) -> Iterable[tuple[Path, bytes]]:

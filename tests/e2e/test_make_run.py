@@ -21,7 +21,6 @@ from pathlib import Path
 from personal_data_scan import (
     SAMPLE_PERSONAL_VALUES,
     OtlpCollector,
-    database_rows,
     files_under,
     kafka_records,
     leaks,
@@ -31,6 +30,7 @@ from dhr_local.process import free_port
 from dhr_local.run import SERVICES
 from dhr_local.sample import MANAGER, WALK, request
 from dhr_platform.dev_issuer import DevelopmentIssuer
+from support.database import database_rows
 
 UP = "the system is up"
 

@@ -17,6 +17,7 @@ from commissioning_support import RunningService, notification
 from dhr_contracts.topics import COMMISSIONING_EVENTS, PANEL_EVENTS
 from dhr_platform.app import rebuild_read_models
 from dhr_platform.envelopes import to_envelope
+from support.database import database_rows
 from support.tokens import ADMIN, OVERSIGHT
 
 VICTIM = "Jane Quillfeather-Oduya"
@@ -41,20 +42,6 @@ async def notified_review(commissioning: RunningService, key: str | None = None)
                         "service_delivery_for_involved_agency": False}})
     assert chair.status_code == 200, chair.text
     return review_id
-
-
-async def dump_schema(database: str, schema: str) -> str:
-    """Every row of every table of a schema, as text: what a database scan would see."""
-    connection = await asyncpg.connect(database)
-    try:
-        tables = await connection.fetch(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema)
-        rows = [await connection.fetch(
-                    f'SELECT t::text AS row FROM "{schema}"."{table["table_name"]}" t')
-                for table in tables]
-    finally:
-        await connection.close()
-    return "\n".join(row["row"] for table in rows for row in table)
 
 
 async def stored_for(database: str, schema: str, review_id: str) -> int:
@@ -95,7 +82,7 @@ async def test_personal_values_are_sealed_at_rest_and_on_kafka_and_opened_for_a_
 ) -> None:
     review_id = await notified_review(commissioning, key=str(uuid.uuid4()))
 
-    at_rest = await dump_schema(fresh_database, "commissioning")
+    at_rest = "\n".join(await database_rows(fresh_database, "commissioning"))
     assert "dhr-sealed:v1:" in at_rest
     for secret in SECRETS:
         assert secret not in at_rest  # events, read model and idempotent replies
