@@ -15,7 +15,7 @@ from opentelemetry.trace import NoOpTracer, Tracer
 
 from dhr_platform.database import Connection
 from dhr_platform.principal import Principal
-from dhr_platform.sealing import Keyring, key_id_of, needs_sealing, seal_data, sealed_values
+from dhr_platform.sealing import Keyring, data_key_ids, needs_sealing, seal_data
 from dhr_platform.telemetry import appending
 
 _VERSION_SUFFIX = re.compile(r"\.v(\d+)$")
@@ -237,8 +237,7 @@ class EventStore:
             key = await self.keyring.sealing_key(connection, metadata.subject)
             events = [replace(event, data=seal_data(event.type, event.data, key))
                       for event in events]
-        key_ids = {key_id_of(value) for event in events for value in sealed_values(event.data)}
-        key_ids.discard(None)
+        key_ids = set().union(*(data_key_ids(event.type, event.data) for event in events))
         if len(key_ids) == 1:
             metadata = replace(metadata, data_key_id=key_ids.pop())
         return events, metadata

@@ -225,6 +225,16 @@ def needs_sealing(event_type: str, data: Mapping[str, Any]) -> bool:
                for name in personal_fields_of(event_type))
 
 
+def data_key_ids(event_type: str, data: Mapping[str, Any]) -> set[UUID]:
+    """The data keys that sealed an event's personal values (only personal fields hold them)."""
+    found = set()
+    for name in personal_fields_of(event_type):
+        value = data.get(name)
+        if isinstance(value, str) and is_sealed(value) and (key_id := key_id_of(value)):
+            found.add(key_id)
+    return found
+
+
 def seal_data(event_type: str, data: Mapping[str, Any], key: DataKey) -> dict[str, Any]:
     """The event data with every plaintext personal value sealed (sealed ones kept as they are:
     a decider may copy a value from its state into a new event)."""
