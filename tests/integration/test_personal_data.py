@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
 from commissioning_support import RunningService, notification
 
 from dhr_contracts.topics import COMMISSIONING_EVENTS, PANEL_EVENTS
 from dhr_platform.app import rebuild_read_models
 from dhr_platform.envelopes import to_envelope
 from support.database import database_rows
+from support.kafka import read_records
 from support.tokens import ADMIN, OVERSIGHT
 
 VICTIM = "Jane Quillfeather-Oduya"
@@ -54,22 +53,9 @@ async def stored_for(database: str, schema: str, review_id: str) -> int:
         await connection.close()
 
 
-async def records_of(bootstrap: str, topic: str, review_id: str, expected: int,
-                     timeout: float = 30.0) -> list[Any]:
+async def records_of(bootstrap: str, topic: str, review_id: str, expected: int) -> list[Any]:
     """The records of one review on a topic, read from the beginning until `expected` came."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    found: list[Any] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(found) < expected and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            found += [record for records in batch.values() for record in records
-                      if record.key == review_id.encode()]
-    finally:
-        await consumer.stop()
-    return found
+    return await read_records(bootstrap, topic, expected=expected, key=review_id.encode())
 
 
 def history_data(response: Any) -> str:

@@ -21,10 +21,11 @@ async def create_topics(bootstrap: str, *topics: str, partitions: int = 3) -> No
 
 
 async def read_records(
-    bootstrap: str, topic: str, *, expected: int, timeout: float = 30.0
+    bootstrap: str, topic: str, *, expected: int, timeout: float = 30.0,
+    key: bytes | None = None,
 ) -> list[ConsumerRecord[Any, Any]]:
     """Read a topic from the beginning with a plain aiokafka consumer until `expected` records
-    arrived (or the timeout passed), then return what arrived."""
+    (of `key` alone, when given) arrived or the timeout passed, then return what arrived."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -40,7 +41,8 @@ async def read_records(
         while len(records) < expected and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
             for partition_records in batch.values():
-                records.extend(partition_records)
+                records.extend(record for record in partition_records
+                               if key is None or record.key == key)
     finally:
         await consumer.stop()
     return records
