@@ -260,6 +260,16 @@ class System:
                     waiting[f"lag of {group} on {topic}"] = lag
         return waiting
 
+    async def settle_and_check(self, phases: Phases, timeout: float = 900.0
+                               ) -> ConsistencyReport:
+        """Wait until every event is published and consumed, then compare the stores, the
+        topics and the ledger (`check`)."""
+        await self.settle(timeout=timeout)
+        phases.done("settle")
+        report = await self.check()
+        phases.done("check")
+        return report
+
     async def check(self) -> ConsistencyReport:
         """The stores of commissioning and panel against their topics and the ledger."""
         settings = self.settings("oversight")

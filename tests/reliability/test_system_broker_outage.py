@@ -40,10 +40,7 @@ async def test_a_broker_outage_mid_stream_loses_and_doubles_nothing(
 
         await asyncio.wait_for(driving, timeout=900)
         phases.done("rest of the stream")
-        await system.settle(timeout=900)
-        phases.done("settle")
-        report = await system.check()
-        phases.done("check")
+        report = await system.settle_and_check(phases)
     finally:
         await system.close()
 

@@ -83,10 +83,7 @@ async def test_consumers_killed_mid_batch_three_times_apply_every_event_once(
 
         await asyncio.wait_for(driving, timeout=900)
         phases.done("rest of the stream")
-        await system.settle(timeout=900)
-        phases.done("settle")
-        report = await system.check()
-        phases.done("check")
+        report = await system.settle_and_check(phases)
     finally:
         await system.close()
 

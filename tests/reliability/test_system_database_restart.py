@@ -55,10 +55,7 @@ async def test_a_database_restart_mid_stream_refuses_quickly_and_recovers_by_its
         for name in SERVICES:  # the same processes: nothing was restarted but the database
             response = await system.client(name).get("/readyz")
             assert response.status_code == 200, f"{name}: {response.text}"
-        await system.settle(timeout=900)
-        phases.done("settle")
-        report = await system.check()
-        phases.done("check")
+        report = await system.settle_and_check(phases)
     finally:
         await system.close()
 

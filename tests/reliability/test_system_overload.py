@@ -65,9 +65,7 @@ async def test_commands_beyond_the_pool_get_503_with_retry_after_while_a_slow_tr
 
         await asyncio.wait_for(driving, timeout=900)
         phases.done("rest of the stream")
-        await system.settle(timeout=900)
-        phases.done("settle")
-        report = await system.check()
+        report = await system.settle_and_check(phases)
     finally:
         await system.close()
 

@@ -69,10 +69,7 @@ async def test_a_second_instance_joining_and_leaving_mid_stream_processes_each_e
                              for second, consumers in seconds.items()}
         await asyncio.wait_for(driving, timeout=900)
         phases.done("stream, one instance each again")
-        await system.settle(timeout=900)
-        phases.done("settle")
-        report = await system.check()
-        phases.done("check")
+        report = await system.settle_and_check(phases)
     finally:
         await system.close()
 
