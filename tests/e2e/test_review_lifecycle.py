@@ -4,7 +4,6 @@ taken by the person (or system) whose job it is, with their own bearer token."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from dhr_commissioning.__main__ import build_app as build_commissioning_app
 from dhr_commissioning.__main__ import build_runtime as build_commissioning_runtime
@@ -25,6 +23,7 @@ from dhr_learning.config import LearningSettings
 from dhr_panel.__main__ import build_app as build_panel_app
 from dhr_panel.__main__ import build_runtime as build_panel_runtime
 from dhr_panel.config import PanelSettings
+from support.apps import serving
 from support.kafka import eventually, headers_of, is_access_event, read_records
 from support.tokens import CHAIR, REVIEW_MANAGER_NORFOLK, TestIssuer
 
@@ -55,16 +54,6 @@ class System:
 
     def as_(self, who: tuple[str, str, str]) -> dict[str, str]:
         return self.tokens.headers(who)
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI, name: str, headers: dict[str, str]
-                  ) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}",
-                                     headers=headers) as client:
-            yield client
 
 
 @pytest.fixture

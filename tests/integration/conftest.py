@@ -29,6 +29,7 @@ from dhr_panel.config import PanelSettings
 from dhr_platform.database import create_pool, migrate, platform_migrations
 from dhr_platform.eventstore import EventStore
 from dhr_platform.service import ServiceRuntime
+from support.apps import serving
 from support.tokens import ADMIN, OVERSIGHT, REVIEW_MANAGER_NORFOLK, TestIssuer
 
 SCHEMA = "platform_test"
@@ -57,12 +58,8 @@ async def commissioning(fresh_database: str, kafka_bootstrap: str,
                                      consumer_max_attempts=2, **token_issuer.settings())
     runtime = build_runtime(settings, clock=lambda: NOW)
     app = build_app(settings, clock=lambda: NOW, runtime=runtime)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://commissioning",
-                                     headers=token_issuer.headers(REVIEW_MANAGER_NORFOLK)
-                                     ) as client:
-            yield RunningService(client, runtime, token_issuer)
+    async with serving(app, "commissioning", token_issuer.headers(REVIEW_MANAGER_NORFOLK)) as client:
+        yield RunningService(client, runtime, token_issuer)
 
 
 @pytest.fixture
@@ -74,12 +71,8 @@ async def learning(fresh_database: str, kafka_bootstrap: str,
                                 consumer_max_attempts=2, **token_issuer.settings())
     runtime = build_learning_runtime(settings)
     app = build_learning_app(settings, clock=lambda: NOW, runtime=runtime)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://learning",
-                                     headers=token_issuer.headers(REVIEW_MANAGER_NORFOLK)
-                                     ) as client:
-            yield RunningService(client, runtime, token_issuer)
+    async with serving(app, "learning", token_issuer.headers(REVIEW_MANAGER_NORFOLK)) as client:
+        yield RunningService(client, runtime, token_issuer)
 
 
 # --- panel service -------------------------------------------------------------------------
@@ -115,12 +108,8 @@ async def panel(fresh_database: str, kafka_bootstrap: str,
     clock = PanelClock(NOW)
     runtime = build_panel_runtime(settings, clock=clock)
     app = build_panel_app(settings, clock=clock, runtime=runtime)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://panel",
-                                     headers=token_issuer.headers(REVIEW_MANAGER_NORFOLK)
-                                     ) as client:
-            yield RunningPanel(client, runtime, clock)
+    async with serving(app, "panel", token_issuer.headers(REVIEW_MANAGER_NORFOLK)) as client:
+        yield RunningPanel(client, runtime, clock)
 
 
 # --- recommendations service -------------------------------------------------------------------
@@ -149,12 +138,8 @@ async def recommendations(fresh_database: str, kafka_bootstrap: str,
     clock = PanelClock(NOW)
     runtime = build_recommendations_runtime(settings, clock=clock)
     app = build_recommendations_app(settings, clock=clock, runtime=runtime)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://recommendations",
-                                     headers=token_issuer.headers(REVIEW_MANAGER_NORFOLK)
-                                     ) as client:
-            yield RunningRecommendations(client, runtime, clock, settings)
+    async with serving(app, "recommendations", token_issuer.headers(REVIEW_MANAGER_NORFOLK)) as client:
+        yield RunningRecommendations(client, runtime, clock, settings)
 
 
 # --- oversight service ---------------------------------------------------------------------
@@ -235,11 +220,8 @@ async def oversight(oversight_settings: OversightSettings,
     """The oversight service on the real database and broker, consuming the test's topics."""
     runtime = build_oversight_runtime(oversight_settings)
     app = build_oversight_app(oversight_settings, runtime=runtime)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://oversight",
-                                     headers=token_issuer.headers(OVERSIGHT)) as client:
-            yield RunningOversight(client, runtime, oversight_settings, token_issuer)
+    async with serving(app, "oversight", token_issuer.headers(OVERSIGHT)) as client:
+        yield RunningOversight(client, runtime, oversight_settings, token_issuer)
 
 
 @pytest.fixture

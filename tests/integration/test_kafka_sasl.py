@@ -30,6 +30,7 @@ from dhr_oversight.rebuild_reader import read_all
 from dhr_platform import dead_letters
 from dhr_platform.kafka import KafkaAccessError, KafkaConnection, safe_producer, start_client
 from dhr_platform.service import ServiceRuntime
+from support.apps import serving
 from support.kafka import eventually
 from support.tokens import REVIEW_MANAGER_NORFOLK, TestIssuer
 
@@ -80,12 +81,8 @@ async def commissioning_on_scram(scram_kafka: LocalKafka, fresh_database: str, t
     settings = scram_settings(scram_kafka, fresh_database, password_file, token_issuer)
     runtime = build_runtime(settings, clock=lambda: NOW)
     app = build_app(settings, clock=lambda: NOW, runtime=runtime)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://commissioning",
-                                     headers=token_issuer.headers(REVIEW_MANAGER_NORFOLK)
-                                     ) as client:
-            yield ScramCommissioning(client, runtime, settings)
+    async with serving(app, "commissioning", token_issuer.headers(REVIEW_MANAGER_NORFOLK)) as client:
+        yield ScramCommissioning(client, runtime, settings)
 
 
 def agency_connection(scram_kafka: LocalKafka, password: str) -> KafkaConnection:
