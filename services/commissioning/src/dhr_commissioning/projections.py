@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from dhr_commissioning import domain
+from dhr_contracts.base import EventPayload
 from dhr_platform.commands import payload_of
 from dhr_platform.database import Connection
 from dhr_platform.eventstore import RecordedEvent
@@ -23,10 +24,34 @@ def stream_id(review_id: UUID) -> str:
 
 
 class ReviewsProjection:
-    """Folds each review's events with the decider's own `evolve`, so reads and rules agree."""
+    """Folds each review's events with the decider's own `evolve`, so reads and rules agree.
+    A `FoldedProjection`: a rebuild from Kafka folds the reviews in worker processes."""
 
     name = "reviews"
     tables: Sequence[str] = ("reviews",)
+    columns: Mapping[str, Sequence[str]] = {"reviews": (
+        "review_id", "version", "status", "csp_area", "decision_due_on", "completion_due_on",
+        "received_at", "state", "chair_subject")}
+
+    def follows(self, stream_id: str) -> bool:
+        return stream_id.startswith(STREAM_PREFIX)
+
+    def initial_state(self) -> domain.ReviewState:
+        return domain.initial_state()
+
+    def evolve(self, state: domain.ReviewState, payload: EventPayload) -> domain.ReviewState:
+        return domain.evolve(state, payload)
+
+    def rows(self, stream_id: str, state: domain.ReviewState, version: int
+             ) -> Mapping[str, Sequence[tuple[Any, ...]]]:
+        return {"reviews": [self._row(UUID(stream_id.removeprefix(STREAM_PREFIX)), state,
+                                      version)]}
+
+    @staticmethod
+    def _row(review_id: UUID, state: domain.ReviewState, version: int) -> tuple[Any, ...]:
+        return (review_id, version, str(state.status), state.csp_area, state.decision_due_on,
+                state.completion_due_on, state.received_at, state,
+                None if state.chair is None else state.chair.subject)
 
     async def apply(self, connection: Connection, event: RecordedEvent) -> None:
         await self.apply_batch(connection, [event])
@@ -36,7 +61,7 @@ class ReviewsProjection:
         the folds in memory, one write (a rebuild applies thousands at once)."""
         streams: dict[UUID, list[RecordedEvent]] = {}
         for event in events:
-            if event.stream_id.startswith(STREAM_PREFIX):
+            if self.follows(event.stream_id):
                 review_id = UUID(event.stream_id.removeprefix(STREAM_PREFIX))
                 streams.setdefault(review_id, []).append(event)
         if not streams:
@@ -49,21 +74,17 @@ class ReviewsProjection:
         for review_id, stream in streams.items():
             row = current.get(review_id)
             version = 0 if row is None else row["version"]
-            state = (domain.initial_state() if row is None
+            state = (self.initial_state() if row is None
                      else domain.ReviewState.model_validate(row["state"]))
             for event in stream:
                 if event.stream_version <= version:
                     continue  # already applied (a replay over a live row)
-                state = domain.evolve(state, payload_of(event))
+                state = self.evolve(state, payload_of(event))
                 version = event.stream_version
             if row is None or version > row["version"]:
-                changed.append((
-                    review_id, version, str(state.status), state.csp_area, state.decision_due_on,
-                    state.completion_due_on, state.received_at, state.model_dump(mode="json"),
-                    None if state.chair is None else state.chair.subject))
+                changed.append(self._row(review_id, state, version))
         await connection.executemany(
-            """INSERT INTO reviews (review_id, version, status, csp_area, decision_due_on,
-                                    completion_due_on, received_at, state, chair_subject)
+            f"""INSERT INTO reviews ({", ".join(self.columns["reviews"])})
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
                ON CONFLICT (review_id) DO UPDATE SET
                    version = excluded.version, status = excluded.status,

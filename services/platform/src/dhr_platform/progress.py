@@ -41,3 +41,25 @@ class ProgressBar:
         self._draw(time.monotonic())
         if self.stream.isatty():
             self.stream.write("\n")
+
+
+class Progress:
+    """A progress bar shown only when given a stream, fed with running totals (which is what
+    worker processes report): `start` once the total is known, `advance_to` a count done."""
+
+    def __init__(self, stream: TextIO | None, label: str = "events"):
+        self.stream = stream
+        self.label = label
+        self.bar: ProgressBar | None = None
+
+    def start(self, total: int) -> None:
+        if self.stream is not None and total:
+            self.bar = ProgressBar(total, self.label, stream=self.stream)
+
+    def advance_to(self, done: int) -> None:
+        if self.bar is not None and done > self.bar.done:
+            self.bar.advance(done - self.bar.done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol, TextIO, cast, runtime_checkable
 from uuid import UUID
 
@@ -17,15 +20,19 @@ from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from dhr_contracts.envelope import HEADER_PREFIX
-from dhr_platform.database import Connection
+from dhr_platform.database import Connection, indexes_set_aside
 from dhr_platform.eventstore import EventStore, InlineProjection, RecordedEvent, schema_version_of
 from dhr_platform.kafka import KafkaConnection
-from dhr_platform.progress import ProgressBar
+from dhr_platform.progress import Progress
+from dhr_platform.topic_fold import FoldedProjection, fold_topic
 
 _PREFIXED = len(HEADER_PREFIX)
 REPLAY_BATCH = 5000
 """Events applied at once in a rebuild: a batch projection reads and writes each batch's rows
 in one round trip each."""
+FOLD_WORKERS = 2 * (os.cpu_count() or 1)
+"""Processes folding a topic at most (one per partition up to this): a few more than the cores,
+so that unequal partitions still keep every core busy."""
 
 
 @runtime_checkable
@@ -54,27 +61,34 @@ async def _replay(store: EventStore, projections: Sequence[InlineProjection] | N
     when None) into them, in one transaction that locks the tables first: a write that commits
     meanwhile waits for the rebuild and then applies its own event on top, so nothing is lost or
     doubled."""
-    chosen = tuple(store.projections if projections is None else projections)
-    tables = [table for projection in chosen for table in projection.tables]
+    chosen = _chosen(store, projections)
     async with store.pool.acquire() as connection, connection.transaction():
-        if tables:
-            await connection.execute(
-                f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE"
-            )
-            await connection.execute(f"TRUNCATE {', '.join(tables)}")
+        await _empty(connection, chosen)
         if batches is None:
             total = int(await connection.fetchval("SELECT count(*) FROM events"))
             batches = _store_batches(store, connection, batch_size)
-        bar = ProgressBar(total, stream=progress) if progress is not None and total else None
+        bar = Progress(progress)
+        bar.start(total or 0)
         replayed = 0
         async for events in batches:
             await apply_all(connection, chosen, events)
             replayed += len(events)
-            if bar is not None:
-                bar.advance(len(events))
-        if bar is not None:
-            bar.close()
+            bar.advance_to(replayed)
+        bar.close()
     return replayed
+
+
+def _chosen(store: EventStore, projections: Sequence[InlineProjection] | None
+            ) -> tuple[InlineProjection, ...]:
+    return tuple(store.projections if projections is None else projections)
+
+
+async def _empty(connection: Connection, projections: Sequence[InlineProjection]) -> None:
+    """Lock the projections' tables for the rest of the transaction and empty them."""
+    tables = [table for projection in projections for table in projection.tables]
+    if tables:
+        await connection.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
+        await connection.execute(f"TRUNCATE {', '.join(tables)}")
 
 
 async def _store_batches(store: EventStore, connection: Connection, batch_size: int
@@ -105,14 +119,20 @@ async def rebuild_from_topic(
     *,
     batch_size: int = REPLAY_BATCH,
     progress: TextIO | None = None,
+    workers: int = FOLD_WORKERS,
 ) -> int:
     """Empty the projections' tables and replay the service's topic into them, from each
     partition's first offset to its end when the replay began; return the count of events.
 
     A review's events share a key, hence a partition, so each stream comes in its order; the
     order across streams does not matter to a projection. Records that are not CloudEvents of
-    this platform are skipped.
+    this platform are skipped. When every projection is a `FoldedProjection`, worker processes
+    fold the partitions (dhr_platform.topic_fold) and the rows go in with COPY.
     """
+    chosen = _chosen(store, projections)
+    if chosen and all(isinstance(projection, FoldedProjection) for projection in chosen):
+        return await _fold_rebuild(store, KafkaConnection.of(kafka), topic,
+                                   cast(tuple[FoldedProjection, ...], chosen), workers, progress)
     reader = TopicReader(KafkaConnection.of(kafka), topic)
     total = await asyncio.to_thread(reader.open)
     try:
@@ -120,6 +140,26 @@ async def rebuild_from_topic(
                              progress)
     finally:
         reader.close()
+
+
+async def _fold_rebuild(store: EventStore, kafka: KafkaConnection, topic: str,
+                        projections: tuple[FoldedProjection, ...], workers: int,
+                        progress: TextIO | None) -> int:
+    bar = Progress(progress)
+    async with store.pool.acquire() as connection, connection.transaction():
+        await _empty(connection, projections)
+        with tempfile.TemporaryDirectory(prefix="dhr-replay-") as spill_dir:
+            folded = await fold_topic(kafka, topic, projections, Path(spill_dir), workers,
+                                      bar.start, bar.advance_to)
+            bar.close()
+            for projection in projections:
+                for table in projection.tables:
+                    async with indexes_set_aside(connection, table):
+                        for job, _ in folded:
+                            await connection.copy_to_table(
+                                table, source=job.spill(table),
+                                columns=list(projection.columns[table]), format="csv")
+    return sum(result.events for _, result in folded)
 
 
 class TopicReader:
