@@ -9,8 +9,9 @@ receives EVENTS events (in bulk), each review the whole life the decider gives a
 go to a topic of their own, as the relay publishes them. Timed: `rebuild` of the `reviews` read
 model from the store, then `rebuild_from_topic` from the topic (what `dhr-commissioning rebuild
 [--from-kafka]` runs). Checked: one row per review, the same table from both.
-Prints `figure: replay_store_events_per_s`, `figure: replay_kafka_events_per_s` and
-`figure: peak_rss_mb_commissioning_replay` (the process that replays).
+Prints `figure: replay_store_events_per_s`, `figure: replay_kafka_events_per_s`,
+`figure: peak_rss_mb_commissioning_replay` (the process that replays) and
+`figure: peak_rss_mb_commissioning_replay_worker` (the largest of its worker processes).
 """
 
 from __future__ import annotations
@@ -139,6 +140,9 @@ async def bench_replay(bootstrap: str, database_url: str, count: int = 1_000_000
             figure(name, count / elapsed, "events/s")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         figure("peak_rss_mb_commissioning_replay", peak, "MB")
+        # The largest of the processes that folded the topic (each holds its streams' states).
+        workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        figure("peak_rss_mb_commissioning_replay_worker", workers, "MB")
     finally:
         await pool.close()
 

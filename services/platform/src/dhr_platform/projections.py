@@ -158,7 +158,8 @@ async def _fold_rebuild(store: EventStore, kafka: KafkaConnection, topic: str,
                         for job, _ in folded:
                             await connection.copy_to_table(
                                 table, source=job.spill(table),
-                                columns=list(projection.columns[table]), format="csv")
+                                columns=list(projection.columns[table]), format="csv",
+                                freeze=True)  # emptied in this transaction: no later hint writes
     return sum(result.events for _, result in folded)
 
 
