@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -133,6 +133,25 @@ class InlineProjection(Protocol):
     async def apply(self, connection: Connection, event: RecordedEvent) -> None: ...
 
 
+@runtime_checkable
+class BatchProjection(Protocol):
+    """A projection that can apply many events at once (one read and one write per batch)."""
+
+    async def apply_batch(self, connection: Connection, events: Sequence[RecordedEvent]
+                          ) -> None: ...
+
+
+async def apply_all(connection: Connection, projections: Sequence[InlineProjection],
+                    events: Sequence[RecordedEvent]) -> None:
+    """Apply events in order to each projection, in one batch where the projection can."""
+    for projection in projections:
+        if isinstance(projection, BatchProjection):
+            await projection.apply_batch(connection, events)
+        else:
+            for event in events:
+                await projection.apply(connection, event)
+
+
 EVENT_COLUMNS = (
     "global_position, stream_id, stream_version, event_id, type, schema_version,"
     " data, metadata, recorded_at"
@@ -221,9 +240,7 @@ class EventStore:
             self.on_append()
         recorded = sorted((RecordedEvent.from_row(row) for row in rows),
                           key=lambda event: event.stream_version)
-        for event in recorded:
-            for projection in self.projections:
-                await projection.apply(connection, event)
+        await apply_all(connection, self.projections, recorded)
         return recorded
 
     async def _sealed(self, connection: Connection, events: Sequence[NewEvent],

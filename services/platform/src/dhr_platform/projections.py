@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, TextIO, cast, runtime_checkable
+from typing import TextIO, cast
 from uuid import UUID
 
 import asyncpg
@@ -21,7 +21,13 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from dhr_contracts.envelope import HEADER_PREFIX
 from dhr_platform.database import Connection, indexes_set_aside
-from dhr_platform.eventstore import EventStore, InlineProjection, RecordedEvent, schema_version_of
+from dhr_platform.eventstore import (
+    EventStore,
+    InlineProjection,
+    RecordedEvent,
+    apply_all,
+    schema_version_of,
+)
 from dhr_platform.kafka import KafkaConnection
 from dhr_platform.progress import Progress
 from dhr_platform.topic_fold import FoldedProjection, fold_topic
@@ -33,25 +39,6 @@ in one round trip each."""
 FOLD_WORKERS = 2 * (os.cpu_count() or 1)
 """Processes folding a topic at most (one per partition up to this): a few more than the cores,
 so that unequal partitions still keep every core busy."""
-
-
-@runtime_checkable
-class BatchProjection(Protocol):
-    """A projection that can apply many events at once (one read and one write per batch)."""
-
-    async def apply_batch(self, connection: Connection, events: Sequence[RecordedEvent]
-                          ) -> None: ...
-
-
-async def apply_all(connection: Connection, projections: Sequence[InlineProjection],
-                    events: Sequence[RecordedEvent]) -> None:
-    """Apply events in order to each projection, in one batch where the projection can."""
-    for projection in projections:
-        if isinstance(projection, BatchProjection):
-            await projection.apply_batch(connection, events)
-        else:
-            for event in events:
-                await projection.apply(connection, event)
 
 
 async def _replay(store: EventStore, projections: Sequence[InlineProjection] | None,
