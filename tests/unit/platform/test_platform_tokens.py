@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -10,6 +11,7 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import jwt
 import pytest
@@ -18,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from dhr_platform import auth
 from dhr_platform.auth import (
     InvalidToken,
     JwksFile,
@@ -356,3 +359,79 @@ def test_token_lifetimes_read_as_durations() -> None:
         parse_duration("forever")
     with pytest.raises(ValueError, match="at most 30 days"):
         parse_duration("400d")
+
+
+# --- verified tokens remembered ------------------------------------------------------------------
+
+
+class KeysInMemory:
+    """Signing keys by id that a test can take away or swap."""
+
+    def __init__(self, issuer: DevelopmentIssuer) -> None:
+        self.keys = dict(keys_from_jwks(json.loads(issuer.jwks_path.read_text()), ["EdDSA"]))
+
+    async def key_for(self, kid: str | None) -> jwt.PyJWK:
+        key = self.keys.get(kid)
+        if key is None:
+            raise InvalidToken("the token was signed with an unknown key")
+        return key
+
+
+def remembering(keys: Any, leeway: float = 30) -> TokenVerifier:
+    return TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE, algorithms=["EdDSA"],
+                         leeway_seconds=leeway)
+
+
+async def test_a_token_is_verified_once_and_then_remembered(issuer: DevelopmentIssuer) -> None:
+    verifier = remembering(KeysInMemory(issuer))
+    token = issuer.sign(claims(issuer))
+
+    with mock.patch.object(verifier, "_verify", wraps=verifier._verify) as checked:
+        first = await verifier.verify(token)
+        again = await verifier.verify(token)
+
+    assert first == again == Principal("rm-1", frozenset({Role.REVIEW_MANAGER}), "Norfolk")
+    assert checked.call_count == 1
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(issuer: DevelopmentIssuer) -> None:
+    verifier = remembering(KeysInMemory(issuer), leeway=0)
+    token = issuer.sign(claims(issuer, exp=int(time.time()) + 1))
+    assert (await verifier.verify(token)).subject == "rm-1"
+
+    await asyncio.sleep(int(time.time()) + 1.1 - time.time())  # past `exp`, leeway 0
+
+    assert await refused(verifier, token) == "the token has expired"
+
+
+async def test_a_remembered_token_is_refused_once_its_key_is_gone_or_replaced(
+        issuer: DevelopmentIssuer) -> None:
+    keys = KeysInMemory(issuer)
+    verifier = remembering(keys)
+    token = issuer.sign(claims(issuer))
+    assert (await verifier.verify(token)).subject == "rm-1"
+    (kid, key), = keys.keys.items()
+
+    keys.keys.clear()
+    assert await refused(verifier, token) == "the token was signed with an unknown key"
+
+    other = Ed25519PrivateKey.generate()
+    keys.keys[kid] = jwt.PyJWK({**public_jwk(other), "kid": kid})
+    assert "signature" in await refused(verifier, token)
+
+    keys.keys[kid] = key
+    assert (await verifier.verify(token)).subject == "rm-1"
+
+
+async def test_only_so_many_tokens_are_remembered(issuer: DevelopmentIssuer,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "VERIFIED_TOKENS_CACHED", 2)
+    verifier = remembering(KeysInMemory(issuer))
+    tokens = [issuer.sign(claims(issuer, subject=f"rm-{n}")) for n in range(3)]
+
+    with mock.patch.object(verifier, "_verify", wraps=verifier._verify) as checked:
+        for token in [*tokens, tokens[2], tokens[0]]:
+            await verifier.verify(token)
+
+    # The third pushed the first out; the third again was remembered; the first was not.
+    assert checked.call_count == 4
