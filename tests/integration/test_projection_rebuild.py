@@ -12,7 +12,7 @@ from commissioning_support import RunningService, notification
 
 from dhr_commissioning.__main__ import main
 from dhr_commissioning.projections import ReviewsProjection
-from dhr_platform import topic_fold
+from dhr_platform import topic_fold, workers
 from dhr_platform.database import Connection
 from dhr_platform.envelopes import to_envelope
 from dhr_platform.eventstore import InlineProjection, RecordedEvent
@@ -113,9 +113,9 @@ async def test_a_read_model_rebuilt_from_the_topic_equals_the_one_from_the_store
     chosen: list[InlineProjection] = [projection]
     if how == "folded by worker processes":
         monkeypatch.setattr(topic_fold, "IN_PROCESS_BELOW", 0)
-        forked = mock.patch.object(topic_fold, "get_context", wraps=topic_fold.get_context)
+        forked = mock.patch.object(workers, "get_context", wraps=workers.get_context)
     else:
-        forked = mock.patch.object(topic_fold, "get_context", side_effect=AssertionError)
+        forked = mock.patch.object(workers, "get_context", side_effect=AssertionError)
         if how == "event by event":
             chosen = [EventByEvent(projection)]
     progress = io.StringIO()

@@ -5,11 +5,11 @@ other)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import tempfile
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO, cast
@@ -30,7 +30,13 @@ from dhr_platform.eventstore import (
 )
 from dhr_platform.kafka import KafkaConnection
 from dhr_platform.progress import Progress
-from dhr_platform.topic_fold import FoldedProjection, fold_topic
+from dhr_platform.topic_fold import (
+    FoldedProjection,
+    fold_topic,
+    partition_ranges,
+    records,
+    replay_consumer,
+)
 
 _PREFIXED = len(HEADER_PREFIX)
 REPLAY_BATCH = 5000
@@ -158,51 +164,27 @@ class TopicReader:
         self.kafka = kafka
         self.topic = topic
         self.consumer: Consumer | None = None
-        self.ends: dict[int, int] = {}
+        self.records: Iterator[tuple[Sequence[tuple[str, bytes]], bytes, int]] = iter(())
+        self.exhausted = False
 
     def open(self) -> int:
         """Assign every partition from its first offset; answer how many records there are."""
-        consumer = Consumer({
-            **self.kafka.librdkafka_options(), "group.id": f"dhr-replay-{uuid.uuid4()}",
-            "enable.auto.commit": False, "enable.auto.offset.store": False,
-            "isolation.level": "read_committed", "fetch.max.bytes": 64 * 1024 * 1024,
-            "max.partition.fetch.bytes": 16 * 1024 * 1024, "fetch.wait.max.ms": 100,
-        })
-        self.consumer = consumer
-        metadata = consumer.list_topics(self.topic, timeout=30)
-        partitions = sorted(metadata.topics[self.topic].partitions)
-        assignment, total = [], 0
-        for partition in partitions:
-            low, high = consumer.get_watermark_offsets(
-                KafkaTopicPartition(self.topic, partition), timeout=30)
-            if high > low:
-                self.ends[partition] = high
-                assignment.append(KafkaTopicPartition(self.topic, partition, low))
-                total += high - low
-        consumer.assign(assignment)
-        return total
+        ranges = partition_ranges(self.kafka, self.topic)
+        self.consumer = replay_consumer(self.kafka, "dhr-replay")
+        self.consumer.assign([KafkaTopicPartition(self.topic, part.partition, part.first)
+                              for part in ranges])
+        self.records = records(self.consumer, self.topic, ranges, lambda count: None)
+        return sum(part.records for part in ranges)
 
     def _read(self, count: int) -> list[RecordedEvent]:
-        assert self.consumer is not None
         events: list[RecordedEvent] = []
-        while self.ends and not events:
-            for message in self.consumer.consume(num_messages=count, timeout=0.5):
-                error = message.error()
-                if error is not None:
-                    if error.fatal():
-                        raise RuntimeError(f"reading {self.topic} failed: {error}")
-                    continue
-                # A delivered record always has its coordinates.
-                partition, offset = cast(int, message.partition()), cast(int, message.offset())
-                end = self.ends.get(partition)
-                if end is None or offset >= end:
-                    continue
-                if offset >= end - 1:
-                    del self.ends[partition]
-                headers = cast(Sequence[tuple[str, bytes | None]], message.headers() or [])
-                event = event_of_record(headers, message.value(), offset)
-                if event is not None:
-                    events.append(event)
+        taken = 0
+        for headers, value, offset in itertools.islice(self.records, count):
+            taken += 1
+            event = event_of_record(headers, value, offset)
+            if event is not None:
+                events.append(event)
+        self.exhausted = taken < count
         return events
 
     async def batches(self, count: int) -> AsyncIterator[list[RecordedEvent]]:
@@ -210,7 +192,9 @@ class TopicReader:
         try:
             while True:
                 events = await reading
-                if not events and not self.ends:
+                if self.exhausted:
+                    if events:
+                        yield events
                     return
                 reading = asyncio.create_task(asyncio.to_thread(self._read, count))
                 if events:

@@ -2,27 +2,24 @@
 Kafka for projections whose rows depend on one stream's events alone (`FoldedProjection`).
 
 A review's events share a key, hence a partition, so each stream's fold needs the records of one
-partition only. The topic's partitions are shared out among worker processes (forked, one per
-partition up to twice the cores); each reads its partitions from their first offset to the end
-offset taken at the start with librdkafka, turns each record into its payload straight from the
-record's JSON (no intermediate event or dict), folds it into its stream's state with the
-projection's own `evolve`, and at the end writes each stream's rows as CSV to a file of its own.
-The caller loads the files with COPY. Reading, parsing and folding (nearly all the work) thus
-run on every core, and the database receives each row once.
+partition only. The topic's partitions are shared out among forked worker processes
+(dhr_platform.workers; one per partition up to twice the cores). Each reads its partitions from
+their first offset to the end offset taken at the start with librdkafka, turns each record into
+its payload straight from the record's JSON (no intermediate event or dict), folds it into its
+stream's state with the projection's own `evolve`, and at the end writes each stream's rows as
+CSV to a file of its own. The caller loads the files with COPY. Reading, parsing and folding
+(nearly all the work) thus run on every core, and the database receives each row once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -36,6 +33,7 @@ from dhr_contracts.registry import parse_payload_json
 from dhr_platform.database import encode_json
 from dhr_platform.eventstore import InlineProjection
 from dhr_platform.kafka import KafkaConnection
+from dhr_platform.workers import add_progress, in_workers
 
 MAX_RECORDS = 20_000
 """Records taken from librdkafka at once."""
@@ -97,7 +95,7 @@ class FoldResult:
     rows: int = 0
 
 
-def _consumer(kafka: KafkaConnection, name: str) -> Consumer:
+def replay_consumer(kafka: KafkaConnection, name: str) -> Consumer:
     """A plain consumer of assigned partitions: no group is joined and nothing is committed (the
     group id is required by the client, never used)."""
     return Consumer({
@@ -111,7 +109,7 @@ def _consumer(kafka: KafkaConnection, name: str) -> Consumer:
 
 def partition_ranges(kafka: KafkaConnection, topic: str) -> list[PartitionRange]:
     """Every partition of `topic` that holds records, with its first and end offsets."""
-    consumer = _consumer(kafka, "dhr-replay-offsets")
+    consumer = replay_consumer(kafka, "dhr-replay-offsets")
     try:
         metadata = consumer.list_topics(topic, timeout=30)
         ranges = []
@@ -137,8 +135,10 @@ def share_out(ranges: Sequence[PartitionRange], workers: int) -> list[list[Parti
 
 
 def records(consumer: Consumer, topic: str, partitions: Sequence[PartitionRange],
-            on_batch: Callable[[int], None]) -> Iterator[tuple[Sequence[tuple[str, bytes]], bytes]]:
-    """(headers, value) of every record of the assigned `partitions` up to their end offsets."""
+            on_batch: Callable[[int], None]
+            ) -> Iterator[tuple[Sequence[tuple[str, bytes]], bytes, int]]:
+    """(headers, value, offset) of every record of the assigned `partitions` up to their end
+    offsets; `on_batch` hears how many each fetch gave."""
     ends = {part.partition: part.end for part in partitions}
     remaining = set(ends)
     while remaining:
@@ -150,10 +150,12 @@ def records(consumer: Consumer, topic: str, partitions: Sequence[PartitionRange]
                     raise RuntimeError(f"reading {topic} failed: {error}")
                 continue  # the client retries by itself
             # A delivered record always has its coordinates.
-            if cast(int, message.offset()) >= ends[cast(int, message.partition())]:
+            offset = cast(int, message.offset())
+            if offset >= ends[cast(int, message.partition())]:
                 continue
             count += 1
-            yield cast(Sequence[tuple[str, bytes]], message.headers() or ()), message.value() or b""
+            yield (cast(Sequence[tuple[str, bytes]], message.headers() or ()),
+                   message.value() or b"", offset)
         on_batch(count)
         # A partition is done once the next offset to fetch reaches its end (the last records
         # may be transaction markers, which are never delivered).
@@ -174,14 +176,13 @@ def fold(job: FoldJob, progress: Any) -> FoldResult:
 
     def advance(count: int) -> None:
         result.records += count
-        with progress.get_lock():
-            progress.value += count
+        add_progress(progress, count)
 
-    consumer = _consumer(job.kafka, f"dhr-replay-{job.number}")
+    consumer = replay_consumer(job.kafka, f"dhr-replay-{job.number}")
     try:
         consumer.assign([KafkaTopicPartition(job.topic, part.partition, part.first)
                          for part in job.partitions])
-        for headers, value in records(consumer, job.topic, job.partitions, advance):
+        for headers, value, _ in records(consumer, job.topic, job.partitions, advance):
             attributes = dict(headers)
             stream = attributes.get(_STREAM)
             event_type = attributes.get(_TYPE)
@@ -246,45 +247,6 @@ def _text(value: object) -> str:
     return str(value)
 
 
-class _Counter:
-    """The progress counter of an in-process fold (a multiprocessing.Value's interface)."""
-
-    def __init__(self, on_progress: Callable[[int], None]) -> None:
-        self._on_progress = on_progress
-        self._value = 0
-
-    @property
-    def value(self) -> int:
-        return self._value
-
-    @value.setter
-    def value(self, value: int) -> None:
-        self._value = value
-        self._on_progress(value)
-
-    def get_lock(self) -> contextlib.nullcontext[None]:
-        return contextlib.nullcontext()
-
-
-_progress: Any = None
-
-
-def _init_worker(progress: Any) -> None:
-    global _progress
-    _progress = progress
-
-
-def _fold_in_worker(job: FoldJob) -> FoldResult:
-    # The states of every stream stay alive to the end, so each collection of the cyclic
-    # garbage collector walks more of them: a third of the fold's time. Folding makes no
-    # reference cycles worth collecting, and the worker process ends with its job.
-    gc.disable()
-    try:
-        return fold(job, _progress)
-    finally:
-        gc.enable()
-
-
 async def fold_topic(kafka: KafkaConnection, topic: str,
                      projections: Sequence[FoldedProjection], spill_dir: Path, workers: int,
                      on_total: Callable[[int], None], on_progress: Callable[[int], None]
@@ -297,19 +259,8 @@ async def fold_topic(kafka: KafkaConnection, topic: str,
     groups = share_out(ranges, 1 if total < IN_PROCESS_BELOW else workers)
     jobs = [FoldJob(number, kafka, topic, tuple(group), tuple(projections), str(spill_dir))
             for number, group in enumerate(groups)]
-    if len(jobs) <= 1:  # not worth starting processes
-        return [(job, await asyncio.to_thread(fold, job, _Counter(on_progress))) for job in jobs]
-    # Forked, not spawned: spawning re-runs the caller's main module, which a script need not
-    # guard. The child leaves the inherited sockets alone (asyncio knows the loop running in the
-    # parent is not its own) and ends with os._exit, closing nothing of the parent's.
-    context = get_context("fork")
-    progress = context.Value("q", 0)
-    loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(len(jobs), mp_context=context, initializer=_init_worker,
-                             initargs=(progress,)) as pool:
-        done = asyncio.gather(*(loop.run_in_executor(pool, _fold_in_worker, job)
-                                for job in jobs))
-        while not done.done():
-            await asyncio.wait([done], timeout=0.1)
-            on_progress(progress.value)
-        return list(zip(jobs, await done, strict=True))
+    # The states of every stream stay alive to the end, so each collection of the cyclic
+    # garbage collector walked more of them: a third of a worker's time. Folding makes no
+    # reference cycles worth collecting.
+    results = await in_workers(fold, jobs, on_progress, collect_garbage=False)
+    return list(zip(jobs, results, strict=True))
