@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from unittest import mock
+from uuid import UUID
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -17,7 +18,7 @@ from dhr_platform.database import Connection
 from dhr_platform.envelopes import to_envelope
 from dhr_platform.eventstore import InlineProjection, RecordedEvent
 from dhr_platform.projections import event_of_record, rebuild, rebuild_from_topic, table_checksum
-from support.kafka import create_topics, unique_topic
+from support.kafka import create_topics, read_records, unique_topic
 from support.tokens import OVERSIGHT, TestIssuer
 
 
@@ -149,3 +150,25 @@ def test_a_record_reads_back_as_the_event_it_was_published_from() -> None:
 
     assert back == event
     assert event_of_record([("content-type", b"application/json")], b"{}", 8) is None
+
+
+async def test_the_rebuild_command_replays_the_service_topic_into_the_read_model(
+    commissioning: RunningService, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    created = await commissioning.client.post("/reviews", json=notification())
+    review_id = created.json()["review_id"]
+    await read_records(kafka_bootstrap, "dhr.commissioning.events.v1", expected=2,
+                       key=review_id.encode())
+    pool = commissioning.runtime.pool
+    live = await pool.fetchrow("SELECT * FROM reviews WHERE review_id = $1", UUID(review_id))
+    await pool.execute("DELETE FROM reviews")
+    monkeypatch.setenv("DHR_DATABASE_URL", commissioning.runtime.settings.database_url)
+    monkeypatch.setenv("DHR_KAFKA_BOOTSTRAP", kafka_bootstrap)
+
+    await asyncio.to_thread(main, ["rebuild", "--from-kafka"])
+
+    assert await pool.fetchrow("SELECT * FROM reviews WHERE review_id = $1",
+                               UUID(review_id)) == live
+    said = capsys.readouterr().out
+    assert "events of the topic dhr.commissioning.events.v1" in said
