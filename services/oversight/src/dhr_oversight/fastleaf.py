@@ -35,12 +35,17 @@ from dhr_oversight.ledger import MAX_SAFE_INTEGER
 _REQUIRED = frozenset(("id", "source", "type", "subject", "time", "specversion", "stream",
                        "streamversion", "correlationid", "actor"))
 _KNOWN = _REQUIRED | {"datacontenttype", "causationid", "traceparent", "datakeyid"}
-_UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
-_TIME = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
-                   rb"(?:\.(?!000000)[0-9]{6})?Z\Z")
-_VERSION = re.compile(rb"[1-9][0-9]{0,15}\Z")
+_REQUIRED_HEADERS = frozenset("ce_" + name for name in _REQUIRED)
+_KNOWN_HEADERS = frozenset("ce_" + name for name in _KNOWN)
+_UUID_TEXT = rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_UUID = re.compile(_UUID_TEXT + rb"\Z")
+# id, correlationid, streamversion and time in one match, joined by DEL (never in a checked value)
+_ATTRIBUTES = re.compile(_UUID_TEXT + rb"\x7f" + _UUID_TEXT + rb"\x7f[1-9][0-9]{0,15}\x7f"
+                         rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+                         rb"(?:\.(?!000000)[0-9]{6})?Z\Z")
 _ESCAPED = re.compile(rb'[\x00-\x1f"\\]')  # what a JSON string escapes (RFC 8785 and json.dumps)
 _OUTSIDE_BMP = re.compile(rb"[\xf0-\xff]")
+_SAFE_DIGITS = len(str(MAX_SAFE_INTEGER)) - 1  # a version with fewer digits is always safe
 
 
 class _Decline(Exception):
@@ -73,29 +78,35 @@ def fast_leaf(headers: Sequence[tuple[str, bytes]], value: bytes) -> FastLeaf | 
     JSON escapes and all are UTF-8, `"` + bytes + `"` is the JSON string of each. The keys of the
     CloudEvent JSON form are fixed ASCII names, written here in their sorted order.
     """
-    attributes: dict[str, bytes] = {}
     try:
-        for name, raw in headers:
-            if name[:3] == "ce_":
-                attributes[name[3:]] = raw
+        # The last of a repeated header counts, as in Envelope.from_kafka.
+        attributes: dict[str, bytes] = dict(headers)
         names = attributes.keys()
-        if (names - _KNOWN or not names >= _REQUIRED or attributes["specversion"] != b"1.0"
-                or attributes.pop("datacontenttype", b"application/json") != b"application/json"):
+        other = names - _KNOWN_HEADERS  # only headers that are not CloudEvents attributes
+        if (not names >= _REQUIRED_HEADERS or any(name[:3] == "ce_" for name in other)
+                or attributes["ce_specversion"] != b"1.0"
+                or attributes.get("ce_datacontenttype", b"application/json")
+                != b"application/json"):
             return None
+        get = attributes.get
+        event_id, correlation = attributes["ce_id"], attributes["ce_correlationid"]
+        version, moment = attributes["ce_streamversion"], attributes["ce_time"]
+        actor, source, stream = attributes["ce_actor"], attributes["ce_source"], attributes["ce_stream"]
+        subject, event_type = attributes["ce_subject"], attributes["ce_type"]
+        causation, trace, key_id = get("ce_causationid"), get("ce_traceparent"), get("ce_datakeyid")
         # One check and one UTF-8 decoding for all: DEL (ASCII) ends any multi-byte sequence,
         # so the joined bytes are UTF-8 exactly when each value is.
-        joined = b"\x7f".join(attributes.values())
+        joined = b"\x7f".join((event_id, correlation, version, moment, actor, source, stream,
+                               subject, event_type, causation or b"", trace or b"",
+                               key_id or b""))
         if _ESCAPED.search(joined):
             return None
         joined.decode()
-        event_id, version, moment = attributes["id"], attributes["streamversion"], attributes["time"]
-        causation, trace = attributes.get("causationid"), attributes.get("traceparent")
-        key_id = attributes.get("datakeyid")
-        if not (_UUID.match(event_id) and _UUID.match(attributes["correlationid"])
+        if not (_ATTRIBUTES.match(joined, 0, 3 + len(event_id) + len(correlation) + len(version)
+                                   + len(moment))
                 and (causation is None or _UUID.match(causation))
                 and (key_id is None or _UUID.match(key_id))
-                and _VERSION.match(version) and int(version) <= MAX_SAFE_INTEGER
-                and _TIME.match(moment)):
+                and (len(version) <= _SAFE_DIGITS or int(version) <= MAX_SAFE_INTEGER)):
             return None
         time = datetime.fromisoformat(moment.decode())
         if b"\\u" in value or (not value.isascii() and _OUTSIDE_BMP.search(value)):
@@ -104,22 +115,21 @@ def fast_leaf(headers: Sequence[tuple[str, bytes]], value: bytes) -> FastLeaf | 
         if type(data) is not dict:
             return None
         leaf = b"".join((
-            b'{"actor":"', attributes["actor"],
+            b'{"actor":"', actor,
             b'","causationid":"' + causation if causation is not None else b"",
-            b'","correlationid":"', attributes["correlationid"],
+            b'","correlationid":"', correlation,
             b'","data":', _encode(data).encode(),
             b',"datacontenttype":"application/json',
             b'","datakeyid":"' + key_id if key_id is not None else b"",
             b'","id":"', event_id,
-            b'","source":"', attributes["source"],
-            b'","specversion":"1.0","stream":"', attributes["stream"],
+            b'","source":"', source,
+            b'","specversion":"1.0","stream":"', stream,
             b'","streamversion":', version,
-            b',"subject":"', attributes["subject"],
+            b',"subject":"', subject,
             b'","time":"', moment,
             b'","traceparent":"' + trace if trace is not None else b"",
-            b'","type":"', attributes["type"], b'"}',
+            b'","type":"', event_type, b'"}',
         ))
-        return (event_id.decode(), attributes["subject"].decode(), attributes["type"].decode(),
-                data, leaf, time)
+        return (event_id.decode(), subject.decode(), event_type.decode(), data, leaf, time)
     except (_Decline, ValueError, TypeError, AttributeError, RecursionError):
         return None
