@@ -248,7 +248,7 @@ async def _load(connection: Connection, entries: list[bytes],
     await connection.execute("TRUNCATE ledger, review_areas")
     # Loading first and building each index once, by sorting, is several times faster than
     # maintaining five indexes row by row; the definitions come back exactly as they were.
-    await connection.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    await connection.execute("SET LOCAL maintenance_work_mem = '1GB'")
     constraints = [(row["name"], row["definition"]) for row in await connection.fetch(
         "SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint"
         " WHERE conrelid = 'ledger'::regclass AND contype IN ('p', 'u') ORDER BY conname")]
