@@ -22,7 +22,7 @@ import hashlib
 import logging
 import mmap
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,7 +42,6 @@ FETCH_MAX_BYTES = 64 * 1024 * 1024
 PARTITION_FETCH_MAX_BYTES = 16 * 1024 * 1024
 MAX_RECORDS = 20_000
 _LOG = logging.getLogger("dhr_oversight.rebuild")
-Headers = Sequence[tuple[str, bytes]]  # how librdkafka gives a record's headers
 # Fewer records than this are read in the calling process: starting workers would cost more.
 IN_PROCESS_BELOW = 20_000
 
@@ -150,28 +149,37 @@ def share_out(ranges: list[tuple[int, int, int, int]], workers: int
 _INT4 = struct.Struct(">ii")
 _INT8 = struct.Struct(">iq")
 _LENGTH = struct.Struct(">i")
+_UUID_LENGTH = _LENGTH.pack(16)
+_HASH_LENGTH = _LENGTH.pack(32)
 
 
 def _text(value: bytes) -> bytes:
     return _LENGTH.pack(len(value)) + value
 
 
-def encode_row_middle(event_id: bytes, topic: bytes, partition: int, offset: int, review_id: str,
+def topic_and_partition_fields(topic: str, partition: int) -> bytes:
+    """The binary COPY fields `topic` and `partition` of a ledger row, the same for a partition."""
+    return _text(topic.encode()) + _INT4.pack(4, partition)
+
+
+def encode_row_middle(event_id: bytes, topic_and_partition: bytes, offset: int, review_id: str,
                       event_type: str, leaf_data: bytes, leaf_hash: bytes) -> bytes:
     """The binary COPY fields of a ledger row between `index` and `recorded_at`
-    (storage.LEDGER_COLUMNS order): event_id (16 bytes), topic, partition, offset, review_id, type,
-    leaf_data, leaf_hash."""
+    (storage.LEDGER_COLUMNS order): event_id (16 bytes), topic and partition (as given by
+    `topic_and_partition_fields`), offset, review_id, type, leaf_data, leaf_hash."""
+    review, kind = review_id.encode(), event_type.encode()
+    length = _LENGTH.pack
     return b"".join((
-        _LENGTH.pack(16), event_id,
-        topic, _INT4.pack(4, partition), _INT8.pack(8, offset),
-        _text(review_id.encode()), _text(event_type.encode()),
-        _text(leaf_data), _LENGTH.pack(32), leaf_hash,
+        _UUID_LENGTH, event_id, topic_and_partition, _INT8.pack(8, offset),
+        length(len(review)), review, length(len(kind)), kind,
+        length(len(leaf_data)), leaf_data, _HASH_LENGTH, leaf_hash,
     ))
 
 
 def _read_share(share: Share, progress: Any) -> ShareResult:
     leaf_prefix = hashlib.sha256(b"\x00")  # RFC 9162 leaf hash: SHA-256 over 0x00 and the data
     pack = ENTRY.pack
+    number = share.number
     found: list[bytes] = []
     areas: list[tuple[bytes, str, str]] = []
     records = not_cloudevents = 0
@@ -191,11 +199,13 @@ def _read_share(share: Share, progress: Any) -> ShareResult:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        partitions = {(share.topics[rank], partition): (rank, partition, end)
-                      for rank, partition, _, end in share.partitions}
+        # Per partition: its rank, its end offset and its fixed row fields.
+        partitions: dict[tuple[str, int], tuple[int, int, bytes]] = {
+            (share.topics[rank], partition):
+                (rank, end, topic_and_partition_fields(share.topics[rank], partition))
+            for rank, partition, _, end in share.partitions}
         consumer.assign([KafkaTopicPartition(share.topics[rank], partition, first)
                          for rank, partition, first, _ in share.partitions])
-        topic_fields = {topic: _text(topic.encode()) for topic, _ in partitions}
         remaining = set(partitions)
         position = 0
         with open(share.spill_path, "wb", buffering=1 << 20) as spill:
@@ -208,16 +218,14 @@ def _read_share(share: Share, progress: Any) -> ShareResult:
                             continue  # the client retries by itself
                         raise RuntimeError(f"reading the topics failed: {error}")
                     # A delivered record always has its coordinates.
-                    topic, partition, offset = (cast(str, message.topic()),
-                                                cast(int, message.partition()),
-                                                cast(int, message.offset()))
-                    rank, _, end = partitions[(topic, partition)]
+                    partition, offset = message.partition(), cast(int, message.offset())
+                    rank, end, fields = partitions[(message.topic(), partition)]  # type: ignore[index]
                     if offset >= end:
                         continue
                     count += 1
                     try:
                         event_id, review_id, event_type, data, area, moment = record_leaf(
-                            cast(Headers, message.headers() or ()), message.value() or b"")
+                            message.headers() or (), message.value() or b"")  # type: ignore[arg-type]
                     except ValueError:
                         not_cloudevents += 1  # the live consumer dead-letters these
                         continue
@@ -225,11 +233,11 @@ def _read_share(share: Share, progress: Any) -> ShareResult:
                     hashing.update(data)
                     digest = hashing.digest()
                     uuid = bytes.fromhex(event_id.replace("-", ""))
-                    row = encode_row_middle(uuid, topic_fields[topic], partition, offset,
-                                            review_id, event_type, data, digest)
+                    row = encode_row_middle(uuid, fields, offset, review_id, event_type, data,
+                                            digest)
                     spill.write(row)
                     entry = pack(time_key(moment), rank, partition, offset, uuid, digest,
-                                 share.number, position, len(row))
+                                 number, position, len(row))
                     found.append(entry)
                     if area is not None:
                         areas.append((entry[COORDINATES], review_id, area))
@@ -244,7 +252,7 @@ def _read_share(share: Share, progress: Any) -> ShareResult:
                                                for topic, partition in keys])
                 finished = [KafkaTopicPartition(*key) for key, next_offset
                             in zip(keys, positions, strict=True)
-                            if next_offset.offset >= partitions[key][2]]
+                            if next_offset.offset >= partitions[key][1]]
                 if finished:  # not to fetch the rest of a partition shared with another worker
                     consumer.pause(finished)
                     remaining.difference_update((tp.topic, tp.partition) for tp in finished)
