@@ -12,9 +12,10 @@ the reference path, which also decides what is not a CloudEvent. What it accepts
   UUIDs, `streamversion` a decimal integer from 1 to 2^53-1 without leading zeros or signs, and
   `time` a valid RFC 3339 UTC time in pydantic's own JSON layout (`...:SSZ` or `...:SS.ffffffZ`
   with a non-zero fraction): each is then what pydantic would give back unchanged;
-- a value that is a JSON object without `\\u` escapes or characters outside the Basic
-  Multilingual Plane (so code-point order of keys is UTF-16 order, as RFC 8785 sorts), without
-  fractions, exponents or NaN/Infinity, and without integers beyond ±(2^53-1).
+- a value that is a JSON object with no whitespace around it, without `\\u` escapes or
+  characters outside the Basic Multilingual Plane (so code-point order of keys is UTF-16 order,
+  as RFC 8785 sorts), without fractions, exponents or NaN/Infinity, and without integers beyond
+  ±(2^53-1).
 
 For such input `json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":"))` is the
 RFC 8785 form: the same string escapes (the two-letter ones, `\\u00xx` in lower case for other
