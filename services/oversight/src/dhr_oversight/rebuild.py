@@ -7,10 +7,15 @@ bytes from its record, puts the entries back in the recorded order, and then app
 the ledger did not have yet in a fixed order (event time, topic, partition, offset). Every entry
 must hash as before and every stored checkpoint must still match its root, or nothing changes.
 
-For speed (a million events in well under a minute): worker processes read the partitions and
-derive the entries (dhr_oversight.rebuild_reader), the rows go in with one binary COPY, the
-ledger's indexes and unique constraints are dropped for the load and rebuilt after it in the same
-transaction, and the tree is built in a thread while PostgreSQL loads.
+For speed (a million events in about half a minute on two cores; docs/performance.md): worker
+processes read equal shares of the records and derive the entries (dhr_oversight.rebuild_reader),
+handing back each entry as a fixed-width record of bytes that sorts in the fixed order, so that
+ordering a million entries merges sorted runs of bytes instead of unpickling and comparing
+objects. The rows go in with one binary COPY FREEZE (the table was truncated in this transaction,
+so an abort discards the new rows whole, and frozen rows spare the index builds and later readers
+their visibility checks); the ledger's indexes and unique constraints are dropped for the load
+and rebuilt after it in the same transaction (by PostgreSQL's parallel index build), and the
+tree is built in a thread meanwhile. A failure anywhere rolls the one transaction back.
 """
 
 from __future__ import annotations
@@ -29,7 +34,16 @@ from typing import TextIO
 from dhr_oversight import storage
 from dhr_oversight.config import OversightSettings
 from dhr_oversight.ledger import MerkleTree
-from dhr_oversight.rebuild_reader import Found, ShareResult, Spills, read_all
+from dhr_oversight.rebuild_reader import (
+    COORDINATES,
+    ENTRY,
+    EVENT_ID,
+    LEAF_HASH,
+    ShareResult,
+    Spills,
+    coordinates_key,
+    read_all,
+)
 from dhr_platform.database import (
     Connection,
     DatabaseConnection,
@@ -87,40 +101,62 @@ async def read_entries(settings: OversightSettings, result: RebuildResult,
 
 
 def order_entries(recorded: Sequence[storage.RecordedPosition], shares: list[ShareResult],
-                  topics: tuple[str, ...], result: RebuildResult) -> list[Found]:
-    """The recorded entries in ledger order, then the new ones in the fixed order."""
-    ordered: list[Found] = []
-    event_ids: set[str] = set()
+                  topics: tuple[str, ...], result: RebuildResult) -> list[bytes]:
+    """The recorded entries in ledger order, then the new ones in the fixed order (ENTRY
+    records, see dhr_oversight.rebuild_reader)."""
+    ordered: list[bytes] = []
+    event_ids: set[bytes] = set()
     rank = {topic: number for number, topic in enumerate(topics)}
-    found = [entry for share in shares for entry in share.found]
+    size = ENTRY.size
+    found: list[bytes] = []
+    for share in shares:
+        packed = share.entries
+        found += [packed[start:start + size] for start in range(0, len(packed), size)]
     if recorded:
-        by_coordinates = {(e.topic_rank, e.partition, e.offset): e for e in found}
+        by_coordinates = {entry[COORDINATES]: entry for entry in found}
         for position in recorded:
             topic, partition, offset = position.coordinates
-            entry = by_coordinates.pop((rank.get(topic, -1), partition, offset), None)
+            entry = (by_coordinates.pop(coordinates_key(rank[topic], partition, offset), None)
+                     if topic in rank and partition >= 0 and offset >= 0 else None)
             where = f"{topic}/{partition}@{offset}"
             if entry is None:
                 result.problems.append(f"ledger index {position.index}: record {where} is no "
                                        "longer on Kafka (or is not a CloudEvent any more)")
                 continue
-            if entry.leaf_hash != position.leaf_hash:
+            if entry[LEAF_HASH] != position.leaf_hash:
                 result.problems.append(f"ledger index {position.index}: record {where} now "
                                        "hashes differently from what the ledger recorded")
                 continue
             ordered.append(entry)
-            event_ids.add(entry.event_id)
+            event_ids.add(entry[EVENT_ID])
         found = list(by_coordinates.values())
     result.kept_in_recorded_order = len(ordered)
-    # Found sorts by (event time, topic rank, partition, offset): the fixed order of new entries.
+    # The records sort by (event time, topic rank, partition, offset), the fixed order of new
+    # entries; each worker sorted its own, so this merges a few sorted runs.
     found.sort()
     for entry in found:
-        if entry.event_id in event_ids:
+        event_id = entry[EVENT_ID]
+        if event_id in event_ids:
             result.duplicates += 1  # published twice: the first copy is the ledger's
             continue
-        event_ids.add(entry.event_id)
+        event_ids.add(event_id)
         ordered.append(entry)
     result.newly_appended = len(ordered) - result.kept_in_recorded_order
     return ordered
+
+
+def review_areas(entries: list[bytes], shares: list[ShareResult]) -> dict[str, str]:
+    """The CSP area of each review: the first notification of a review in ledger order names
+    it, as when live."""
+    named = {coordinates: (review_id, area) for share in shares
+             for coordinates, review_id, area in share.areas}
+    areas: dict[str, str] = {}
+    if named:
+        for entry in entries:
+            found = named.get(entry[COORDINATES])
+            if found is not None:
+                areas.setdefault(*found)
+    return areas
 
 
 async def rebuild_ledger(settings: OversightSettings, progress: TextIO | None = None,
@@ -138,16 +174,21 @@ async def rebuild_ledger(settings: OversightSettings, progress: TextIO | None = 
                 recorded = await storage.recorded_positions(connection)
                 shares = await read_entries(settings, result, progress, Path(spill_dir), workers)
                 entries = order_entries(recorded, shares, settings.oversight_topics, result)
-                del shares
                 if result.problems:
                     raise RebuildError("; ".join(result.problems[:20]))
-                building = asyncio.ensure_future(asyncio.to_thread(
-                    MerkleTree.from_leaf_hashes, [entry.leaf_hash for entry in entries]))
-                spills = Spills(Path(spill_dir), 1 + max((e.spill for e in entries), default=0))
+                areas = review_areas(entries, shares)
+                spills = Spills(Path(spill_dir), len(shares))
+                del shares
                 try:
-                    await _write(connection, entries, recorded, spills)
+                    indexes = await _load(connection, entries, recorded, spills)
                 finally:
                     spills.close()
+                # The tree is built while PostgreSQL builds the indexes.
+                building = asyncio.ensure_future(asyncio.to_thread(
+                    MerkleTree.from_leaf_hashes, [entry[LEAF_HASH] for entry in entries]))
+                try:
+                    await _index(connection, indexes, areas)
+                finally:
                     tree = await building
                 for checkpoint in await storage.all_checkpoints(connection):
                     if checkpoint.size > tree.size or tree.root(checkpoint.size) != checkpoint.root:
@@ -172,7 +213,7 @@ def _timestamp_field(moment: datetime) -> bytes:
     return _TIMESTAMP.pack(8, (moment - _POSTGRES_EPOCH) // _MICROSECOND)
 
 
-async def _binary_rows(entries: list[Found], recorded: Sequence[storage.RecordedPosition],
+async def _binary_rows(entries: list[bytes], recorded: Sequence[storage.RecordedPosition],
                        spills: Spills) -> AsyncIterator[bytes]:
     """The ledger rows in PostgreSQL's binary COPY format: index, the spilled fields, and the
     recording time (kept for recorded entries, which come first in recorded order)."""
@@ -182,50 +223,57 @@ async def _binary_rows(entries: list[Found], recorded: Sequence[storage.Recorded
     start = _ROW_START.pack
     chunk: list[bytes] = [_COPY_HEADER]
     size = 0
+    kept = len(recorded)
     for index, entry in enumerate(entries):
         spilled = row(entry)
         chunk.append(start(fields, 8, index))
         chunk.append(spilled)
-        chunk.append(_timestamp_field(recorded[index].recorded_at) if index < len(recorded)
-                     else now)
+        chunk.append(_timestamp_field(recorded[index].recorded_at) if index < kept else now)
         size += len(spilled)
         if size >= 4 << 20:
             yield b"".join(chunk)
             chunk, size = [], 0
-            await asyncio.sleep(0)  # let the tree's thread and the socket move on
+            await asyncio.sleep(0)  # let the socket move on
     chunk.append(_COPY_TRAILER)
     yield b"".join(chunk)
 
 
-async def _write(connection: Connection, entries: list[Found],
-                 recorded: Sequence[storage.RecordedPosition], spills: Spills) -> None:
+Definitions = tuple[list[tuple[str, str]], list[tuple[str, str]]]
+
+
+async def _load(connection: Connection, entries: list[bytes],
+                recorded: Sequence[storage.RecordedPosition], spills: Spills) -> Definitions:
+    """Empty the tables, drop the ledger's indexes and load its rows; return the definitions of
+    its (unique and primary key constraints, other indexes) for `_index`."""
     await connection.execute("TRUNCATE ledger, review_areas")
     # Loading first and building each index once, by sorting, is several times faster than
     # maintaining five indexes row by row; the definitions come back exactly as they were.
-    await connection.execute("SET LOCAL maintenance_work_mem = '256MB'")
-    constraints = await connection.fetch(
+    await connection.execute("SET LOCAL maintenance_work_mem = '1GB'")
+    constraints = [(row["name"], row["definition"]) for row in await connection.fetch(
         "SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint"
-        " WHERE conrelid = 'ledger'::regclass AND contype IN ('p', 'u') ORDER BY conname")
-    indexes = await connection.fetch(
+        " WHERE conrelid = 'ledger'::regclass AND contype IN ('p', 'u') ORDER BY conname")]
+    indexes = [(row["name"], row["definition"]) for row in await connection.fetch(
         "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition"
         " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
         " WHERE i.indrelid = 'ledger'::regclass AND NOT EXISTS"
-        " (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) ORDER BY c.relname")
-    for constraint in constraints:
-        await connection.execute(f"ALTER TABLE ledger DROP CONSTRAINT {_name(constraint['name'])}")
-    for index in indexes:
-        await connection.execute(f"DROP INDEX {_name(index['name'])}")
+        " (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) ORDER BY c.relname")]
+    for name, _ in constraints:
+        await connection.execute(f"ALTER TABLE ledger DROP CONSTRAINT {_name(name)}")
+    for name, _ in indexes:
+        await connection.execute(f"DROP INDEX {_name(name)}")
     await connection.copy_to_table("ledger", schema_name=SCHEMA, columns=storage.LEDGER_COLUMNS,
-                                   format="binary", source=_binary_rows(entries, recorded, spills))
-    for constraint in constraints:
-        await connection.execute(f"ALTER TABLE ledger ADD CONSTRAINT {_name(constraint['name'])}"
-                                 f" {constraint['definition']}")
-    for index in indexes:
-        await connection.execute(index["definition"])
-    areas: dict[str, str] = {}
-    for entry in entries:  # the first notification of a review names its area, as when live
-        if entry.csp_area is not None:
-            areas.setdefault(entry.review_id, entry.csp_area)
+                                   format="binary", freeze=True,
+                                   source=_binary_rows(entries, recorded, spills))
+    return constraints, indexes
+
+
+async def _index(connection: Connection, definitions: Definitions, areas: dict[str, str]) -> None:
+    """Put the ledger's constraints and indexes back, then load the review areas."""
+    constraints, indexes = definitions
+    for name, definition in constraints:
+        await connection.execute(f"ALTER TABLE ledger ADD CONSTRAINT {_name(name)} {definition}")
+    for _, definition in indexes:
+        await connection.execute(definition)
     await connection.copy_records_to_table(
         "review_areas", schema_name=SCHEMA, columns=("review_id", "csp_area"),
         records=list(areas.items()))

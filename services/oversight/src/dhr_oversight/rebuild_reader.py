@@ -2,31 +2,33 @@
 by several processes at once.
 
 Reading a record (librdkafka, through confluent-kafka) and deriving its leaf data
-(`storage.record_leaf`, the function the live consumer uses) are both CPU-bound, so the topics'
-partitions are shared out among worker processes. Each worker reads its partitions from their
-first offset to the end offset taken at the start (plain consumer, no group, large fetches),
-derives every record's entry and writes the entry's ledger row, all but the index and the
-recording time, in PostgreSQL's binary COPY layout to a spill file of its own. What the parent
-needs to order, check and index the entries (`Found`) comes back in small messages; the rows'
-bytes go to PostgreSQL straight from the spill files. So memory holds no envelope or leaf data,
-only a few numbers and two ids per entry.
+(`storage.record_leaf`, the function the live consumer uses) are both CPU-bound, so the records
+are shared out among worker processes in equal shares of consecutive offsets (a partition may be
+split between two workers, so that none waits for another at the end). Each worker reads its
+ranges (plain consumer, no group, large fetches), derives every record's entry and writes the
+entry's ledger row, all but the index and the recording time, in PostgreSQL's binary COPY layout
+to a spill file of its own. What the parent needs to order, check and index the entries comes
+back as one fixed-width record of bytes per entry (ENTRY), sorted by the worker: the rows' bytes
+go to PostgreSQL straight from the spill files, and memory holds no envelope, leaf data or
+Python object per entry, only 83 bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import logging
 import mmap
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from confluent_kafka import Consumer
@@ -40,26 +42,37 @@ FETCH_MAX_BYTES = 64 * 1024 * 1024
 PARTITION_FETCH_MAX_BYTES = 16 * 1024 * 1024
 MAX_RECORDS = 20_000
 _LOG = logging.getLogger("dhr_oversight.rebuild")
-Headers = Sequence[tuple[str, bytes]]  # how librdkafka gives a record's headers
 # Fewer records than this are read in the calling process: starting workers would cost more.
 IN_PROCESS_BELOW = 20_000
 
 
-class Found(NamedTuple):
-    """One CloudEvent read from the topics: its ordering key first, so that tuples sort in the
-    rebuild's fixed order for new entries (event time, topic rank, partition, offset)."""
+# What the parent needs of each entry to order, check and load it, packed by the worker into one
+# fixed-width record (ENTRY.size bytes) instead of a Python object: the records of a million
+# entries cross the process boundary as a few bytes objects, and sorting them compares bytes.
+# The first ORDER_KEY bytes sort in the rebuild's fixed order for new entries: event time (in
+# microseconds since 1970, biased to sort unsigned), topic rank, partition, offset; bytes
+# COORDINATES are (topic rank, partition, offset) alone.
+ENTRY = struct.Struct(">QHIQ16s32sBQI")
+ORDER_KEY = 22
+COORDINATES = slice(8, 22)
+EVENT_ID = slice(22, 38)
+LEAF_HASH = slice(38, 70)
+ROW = struct.Struct(">BQI")  # at offset 70: spill file number, position and length of the row
+ROW_AT = 70
+_TIME_BIAS = 1 << 63
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
-    time: datetime
-    topic_rank: int
-    partition: int
-    offset: int
-    event_id: str
-    leaf_hash: bytes
-    review_id: str
-    csp_area: str | None
-    spill: int  # which worker's spill file holds the row
-    position: int
-    length: int
+
+def time_key(moment: datetime) -> int:
+    """`moment` as an unsigned number that sorts as the times do (a time without a zone is UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return _TIME_BIAS + (moment - _EPOCH) // _MICROSECOND
+
+
+def coordinates_key(topic_rank: int, partition: int, offset: int) -> bytes:
+    return ENTRY.pack(0, topic_rank, partition, offset, b"", b"", 0, 0, 0)[COORDINATES]
 
 
 @dataclass(frozen=True)
@@ -75,9 +88,16 @@ class Share:
 
 @dataclass
 class ShareResult:
-    found: list[Found]
+    """What one worker read: its entries as ENTRY records sorted by their order key, and the
+    review areas named by its notifications as (coordinates key, review id, CSP area)."""
+
+    entries: bytes
+    areas: list[tuple[bytes, str, str]]
     records: int
     not_cloudevents: int
+
+    def __len__(self) -> int:
+        return len(self.entries) // ENTRY.size
 
 
 async def partition_ranges(kafka: KafkaConnection | str, topics: Iterable[str]
@@ -104,43 +124,64 @@ async def partition_ranges(kafka: KafkaConnection | str, topics: Iterable[str]
 
 def share_out(ranges: list[tuple[int, int, int, int]], workers: int
               ) -> list[list[tuple[int, int, int, int]]]:
-    """The partitions in `workers` groups of about equal record counts (largest first)."""
-    groups: list[list[tuple[int, int, int, int]]] = [[] for _ in range(workers)]
-    loads = [0] * workers
-    for part in sorted(ranges, key=lambda r: r[3] - r[2], reverse=True):
-        if part[3] <= part[2]:
-            continue
-        lightest = loads.index(min(loads))
-        groups[lightest].append(part)
-        loads[lightest] += part[3] - part[2]
-    return [group for group in groups if group]
+    """The partitions' records in up to `workers` groups of equal counts: consecutive offset
+    ranges, a partition split between two groups where a boundary falls, so that every worker
+    has as much to do and none waits for another at the end."""
+    parts = [part for part in ranges if part[3] > part[2]]
+    total = sum(end - first for _, _, first, end in parts)
+    if not total:
+        return []
+    size = -(-total // max(1, workers))  # records per group, rounded up
+    groups: list[list[tuple[int, int, int, int]]] = [[]]
+    room = size
+    for rank, partition, first, end in parts:
+        while first < end:
+            if not room:
+                groups.append([])
+                room = size
+            taken = min(room, end - first)
+            groups[-1].append((rank, partition, first, first + taken))
+            first += taken
+            room -= taken
+    return groups
 
 
 _INT4 = struct.Struct(">ii")
 _INT8 = struct.Struct(">iq")
 _LENGTH = struct.Struct(">i")
+_UUID_LENGTH = _LENGTH.pack(16)
+_HASH_LENGTH = _LENGTH.pack(32)
 
 
 def _text(value: bytes) -> bytes:
     return _LENGTH.pack(len(value)) + value
 
 
-def encode_row_middle(event_id: str, topic: bytes, partition: int, offset: int, review_id: str,
+def topic_and_partition_fields(topic: str, partition: int) -> bytes:
+    """The binary COPY fields `topic` and `partition` of a ledger row, the same for a partition."""
+    return _text(topic.encode()) + _INT4.pack(4, partition)
+
+
+def encode_row_middle(event_id: bytes, topic_and_partition: bytes, offset: int, review_id: str,
                       event_type: str, leaf_data: bytes, leaf_hash: bytes) -> bytes:
     """The binary COPY fields of a ledger row between `index` and `recorded_at`
-    (storage.LEDGER_COLUMNS order): event_id, topic, partition, offset, review_id, type,
-    leaf_data, leaf_hash."""
+    (storage.LEDGER_COLUMNS order): event_id (16 bytes), topic and partition (as given by
+    `topic_and_partition_fields`), offset, review_id, type, leaf_data, leaf_hash."""
+    review, kind = review_id.encode(), event_type.encode()
+    length = _LENGTH.pack
     return b"".join((
-        _LENGTH.pack(16), bytes.fromhex(event_id.replace("-", "")),
-        topic, _INT4.pack(4, partition), _INT8.pack(8, offset),
-        _text(review_id.encode()), _text(event_type.encode()),
-        _text(leaf_data), _LENGTH.pack(32), leaf_hash,
+        _UUID_LENGTH, event_id, topic_and_partition, _INT8.pack(8, offset),
+        length(len(review)), review, length(len(kind)), kind,
+        length(len(leaf_data)), leaf_data, _HASH_LENGTH, leaf_hash,
     ))
 
 
 def _read_share(share: Share, progress: Any) -> ShareResult:
-    sha256 = hashlib.sha256
-    found: list[Found] = []
+    leaf_prefix = hashlib.sha256(b"\x00")  # RFC 9162 leaf hash: SHA-256 over 0x00 and the data
+    pack = ENTRY.pack
+    number = share.number
+    found: list[bytes] = []
+    areas: list[tuple[bytes, str, str]] = []
     records = not_cloudevents = 0
     # librdkafka (confluent-kafka) rather than aiokafka here: it reads a record in about a third
     # of the time, and reading is half of a rebuild. Assigned partitions only: no group is joined
@@ -153,12 +194,18 @@ def _read_share(share: Share, progress: Any) -> ShareResult:
         "queued.max.messages.kbytes": 256 * 1024, "fetch.wait.max.ms": 100,
         "logger": _LOG,
     })
+    # The loop makes no reference cycles, but its batches of records, each tracked, would have
+    # the collector run every few hundred records: a tenth of the time of a read.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        partitions = {(share.topics[rank], partition): (rank, partition, end)
-                      for rank, partition, _, end in share.partitions}
+        # Per partition: its rank, its end offset and its fixed row fields.
+        partitions: dict[tuple[str, int], tuple[int, int, bytes]] = {
+            (share.topics[rank], partition):
+                (rank, end, topic_and_partition_fields(share.topics[rank], partition))
+            for rank, partition, _, end in share.partitions}
         consumer.assign([KafkaTopicPartition(share.topics[rank], partition, first)
                          for rank, partition, first, _ in share.partitions])
-        topic_fields = {topic: _text(topic.encode()) for topic, _ in partitions}
         remaining = set(partitions)
         position = 0
         with open(share.spill_path, "wb", buffering=1 << 20) as spill:
@@ -171,25 +218,29 @@ def _read_share(share: Share, progress: Any) -> ShareResult:
                             continue  # the client retries by itself
                         raise RuntimeError(f"reading the topics failed: {error}")
                     # A delivered record always has its coordinates.
-                    topic, partition, offset = (cast(str, message.topic()),
-                                                cast(int, message.partition()),
-                                                cast(int, message.offset()))
-                    rank, _, end = partitions[(topic, partition)]
+                    partition, offset = message.partition(), cast(int, message.offset())
+                    rank, end, fields = partitions[(message.topic(), partition)]  # type: ignore[index]
                     if offset >= end:
                         continue
                     count += 1
                     try:
                         event_id, review_id, event_type, data, area, moment = record_leaf(
-                            cast(Headers, message.headers() or ()), message.value() or b"")
+                            message.headers() or (), message.value() or b"")  # type: ignore[arg-type]
                     except ValueError:
                         not_cloudevents += 1  # the live consumer dead-letters these
                         continue
-                    digest = sha256(b"\x00" + data).digest()
-                    row = encode_row_middle(event_id, topic_fields[topic], partition, offset,
-                                            review_id, event_type, data, digest)
+                    hashing = leaf_prefix.copy()  # cheaper than a new hash (OpenSSL fetch)
+                    hashing.update(data)
+                    digest = hashing.digest()
+                    uuid = bytes.fromhex(event_id.replace("-", ""))
+                    row = encode_row_middle(uuid, fields, offset, review_id, event_type, data,
+                                            digest)
                     spill.write(row)
-                    found.append(Found(moment, rank, partition, offset, event_id, digest,
-                                       review_id, area, share.number, position, len(row)))
+                    entry = pack(time_key(moment), rank, partition, offset, uuid, digest,
+                                 number, position, len(row))
+                    found.append(entry)
+                    if area is not None:
+                        areas.append((entry[COORDINATES], review_id, area))
                     position += len(row)
                 records += count
                 with progress.get_lock():
@@ -199,12 +250,18 @@ def _read_share(share: Share, progress: Any) -> ShareResult:
                 keys = list(remaining)
                 positions = consumer.position([KafkaTopicPartition(topic, partition)
                                                for topic, partition in keys])
-                for key, next_offset in zip(keys, positions, strict=True):
-                    if next_offset.offset >= partitions[key][2]:
-                        remaining.discard(key)
+                finished = [KafkaTopicPartition(*key) for key, next_offset
+                            in zip(keys, positions, strict=True)
+                            if next_offset.offset >= partitions[key][1]]
+                if finished:  # not to fetch the rest of a partition shared with another worker
+                    consumer.pause(finished)
+                    remaining.difference_update((tp.topic, tp.partition) for tp in finished)
     finally:
         consumer.close()
-    return ShareResult(found, records, not_cloudevents)
+        if collecting:
+            gc.enable()
+    found.sort()  # here, in parallel: the parent merges sorted runs
+    return ShareResult(b"".join(found), areas, records, not_cloudevents)
 
 
 class _Counter:
@@ -233,6 +290,7 @@ _progress: Any = None
 def _init_worker(progress: Any) -> None:
     global _progress
     _progress = progress
+    gc.freeze()  # what the parent had is never garbage here: not to be scanned again and again
 
 
 def read_share(share: Share) -> ShareResult:
@@ -281,10 +339,13 @@ class Spills:
         self._maps = [mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if f.seek(0, 2) else None
                       for f in self._files]
 
-    def row(self, entry: Found) -> bytes:
-        mapped = self._maps[entry.spill]
+    def row(self, entry: bytes) -> bytes:
+        """The spilled row of an ENTRY record."""
+        spill, position, length = ROW.unpack_from(entry, ROW_AT)
+        mapped = self._maps[spill]
         assert mapped is not None
-        return mapped[entry.position:entry.position + entry.length]
+        row: bytes = mapped[position:position + length]
+        return row
 
     def close(self) -> None:
         for m in self._maps:
