@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+from dataclasses import replace
 from unittest import mock
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -104,6 +105,13 @@ async def test_a_read_model_rebuilt_from_the_topic_equals_the_one_from_the_store
                                              key=envelope.subject.encode(),
                                              headers=envelope.kafka_headers())
         await producer.send_and_wait(topic, b"not a CloudEvent", key=b"noise")
+        # A review known from a later event alone (its notification never on the topic): no row.
+        orphan = str(uuid4())
+        later = to_envelope(replace(stored[-1], stream_id=f"review-{orphan}", stream_version=3,
+                                    metadata={**stored[-1].metadata, "subject": orphan}),
+                            "/dhr/commissioning")
+        await producer.send_and_wait(topic, later.kafka_value(), key=orphan.encode(),
+                                     headers=later.kafka_headers())
     finally:
         await producer.stop()
     pool = commissioning.runtime.pool
@@ -126,8 +134,8 @@ async def test_a_read_model_rebuilt_from_the_topic_equals_the_one_from_the_store
                                             progress=progress)
 
     assert get_context.called == (how == "folded by worker processes")
-    # Every CloudEvent read, the second copies too; none applied twice.
-    assert replayed == len(stored) + sum(e.stream_version == 2 for e in stored)
+    # Every CloudEvent read, the second copies and the orphan too; none applied twice.
+    assert replayed == len(stored) + sum(e.stream_version == 2 for e in stored) + 1
     assert await table_checksum(pool, "reviews", "review_id") == live
     assert f"{replayed + 1}/{replayed + 1} " in progress.getvalue() or how == "event by event"
 

@@ -44,6 +44,10 @@ class ReviewsProjection:
 
     def rows(self, stream_id: str, state: domain.ReviewState, version: int
              ) -> Mapping[str, Sequence[tuple[Any, ...]]]:
+        """The review's row; none for a stream that never had its notification (a topic can
+        hold such a stream when its first records were lost or never published)."""
+        if not state.exists:
+            return {"reviews": []}
         return {"reviews": [self._row(UUID(stream_id.removeprefix(STREAM_PREFIX)), state,
                                       version)]}
 
@@ -81,7 +85,7 @@ class ReviewsProjection:
                     continue  # already applied (a replay over a live row)
                 state = self.evolve(state, payload_of(event))
                 version = event.stream_version
-            if row is None or version > row["version"]:
+            if state.exists and (row is None or version > row["version"]):
                 changed.append(self._row(review_id, state, version))
         await connection.executemany(
             f"""INSERT INTO reviews ({", ".join(self.columns["reviews"])})

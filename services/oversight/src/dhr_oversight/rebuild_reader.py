@@ -15,18 +15,14 @@ Python object per entry, only 83 bytes.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import hashlib
 import logging
 import mmap
 import struct
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, cast
 
@@ -36,6 +32,7 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from dhr_oversight.storage import record_leaf
 from dhr_platform.kafka import KafkaConnection, start_client
+from dhr_platform.workers import add_progress, in_workers
 
 # Fetch sizes: a partition's whole backlog comes in a few large responses, not thousands of 1 MB ones.
 FETCH_MAX_BYTES = 64 * 1024 * 1024
@@ -243,8 +240,7 @@ def _read_share(share: Share, progress: Any) -> ShareResult:
                         areas.append((entry[COORDINATES], review_id, area))
                     position += len(row)
                 records += count
-                with progress.get_lock():
-                    progress.value += count
+                add_progress(progress, count)
                 # A partition is done once the next offset to fetch reaches its end (the last
                 # records may be transaction markers, which are never delivered).
                 keys = list(remaining)
@@ -264,40 +260,6 @@ def _read_share(share: Share, progress: Any) -> ShareResult:
     return ShareResult(b"".join(found), areas, records, not_cloudevents)
 
 
-class _Counter:
-    """The progress counter of an in-process read (a multiprocessing.Value's interface)."""
-
-    def __init__(self, on_progress: Callable[[int], None]) -> None:
-        self._on_progress = on_progress
-        self._value = 0
-
-    @property
-    def value(self) -> int:
-        return self._value
-
-    @value.setter
-    def value(self, value: int) -> None:
-        self._value = value
-        self._on_progress(value)
-
-    def get_lock(self) -> contextlib.nullcontext[None]:
-        return contextlib.nullcontext()
-
-
-_progress: Any = None
-
-
-def _init_worker(progress: Any) -> None:
-    global _progress
-    _progress = progress
-    gc.freeze()  # what the parent had is never garbage here: not to be scanned again and again
-
-
-def read_share(share: Share) -> ShareResult:
-    """Run in a worker process: read one share of the partitions into its spill file."""
-    return _read_share(share, _progress)
-
-
 async def read_all(kafka: KafkaConnection | str, topics: tuple[str, ...], spill_dir: Path, workers: int,
                    on_total: Callable[[int], None], on_progress: Callable[[int], None]
                    ) -> list[ShareResult]:
@@ -307,27 +269,9 @@ async def read_all(kafka: KafkaConnection | str, topics: tuple[str, ...], spill_
     total = sum(end - first for _, _, first, end in ranges)
     on_total(total)
     groups = share_out(ranges, 1 if total < IN_PROCESS_BELOW else max(1, workers))
-    if len(groups) == 1:  # not worth starting processes
-        share = Share(0, connection, topics, tuple(groups[0]), str(spill_dir / "rows-0.bin"))
-        return [await asyncio.to_thread(_read_share, share, _Counter(on_progress))]
-    if not groups:
-        return []
-    # Forked, not spawned: spawning re-runs the caller's main module, which a script need not
-    # guard. The child leaves the inherited sockets alone (asyncio knows the loop running in the
-    # parent is not its own) and ends with os._exit, closing nothing of the parent's.
-    context = get_context("fork")
-    progress = context.Value("q", 0)
-    loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(len(groups), mp_context=context, initializer=_init_worker,
-                             initargs=(progress,)) as pool:
-        futures = [loop.run_in_executor(pool, read_share, Share(
-            number, connection, topics, tuple(group), str(spill_dir / f"rows-{number}.bin")))
-            for number, group in enumerate(groups)]
-        done = asyncio.gather(*futures)
-        while not done.done():
-            await asyncio.wait([done], timeout=0.1)
-            on_progress(progress.value)
-        return await done
+    shares = [Share(number, connection, topics, tuple(group), str(spill_dir / f"rows-{number}.bin"))
+              for number, group in enumerate(groups)]
+    return await in_workers(_read_share, shares, on_progress)
 
 
 class Spills:

@@ -48,6 +48,7 @@ _progress: Any = None
 def _init_worker(progress: Any, collect_garbage: bool) -> None:
     global _progress
     _progress = progress
+    gc.freeze()  # what the parent had is never garbage here: not to be scanned again and again
     if not collect_garbage:
         gc.disable()  # for the worker's life, which ends with the pool
 
