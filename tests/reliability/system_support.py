@@ -431,10 +431,24 @@ class CommandStream:
     refusals: list[Refusal] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    pause_after: int | None = None
+    _pause_moved: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def commands(self) -> int:
         return self.reviews * COMMANDS_PER_REVIEW
+
+    def pause_at(self, completed: int | None) -> None:
+        """Start no new review once `completed` commands were accepted (those under way finish),
+        until moved on; None lets the stream run to its end. A test that must act while the
+        stream still has commands to send pauses it there, whatever the machine's speed."""
+        self.pause_after = completed
+        self._pause_moved.set()
+
+    async def _paused(self) -> None:
+        while self.pause_after is not None and self.completed >= self.pause_after:
+            self._pause_moved.clear()
+            await self._pause_moved.wait()
 
     async def run(self) -> None:
         queue: asyncio.Queue[int] = asyncio.Queue()
@@ -442,7 +456,10 @@ class CommandStream:
             queue.put_nowait(index)
 
         async def worker() -> None:
-            while not queue.empty():
+            while True:
+                await self._paused()
+                if queue.empty():
+                    return
                 await self.review(queue.get_nowait())
 
         await asyncio.gather(*(worker() for _ in range(self.concurrency)))

@@ -69,6 +69,7 @@ async def test_consumers_killed_mid_batch_three_times_apply_every_event_once(
             # The consumers keep up with the stream: held back, the ledger has a batch in
             # flight (waiting on the lock) and records behind it when it is killed.
             held = await HeldBack.hold(fresh_database)
+            stream.pause_at(stream.commands * (kill + 1) // (KILLS + 1) if kill < KILLS else None)
             try:
                 lags = await wait_for_backlog(bootstrap, groups=(LEDGER_CONSUMER,))
                 lag = lags[LEDGER_CONSUMER]
