@@ -48,11 +48,12 @@ from dhr_platform.database import (
     Connection,
     DatabaseConnection,
     create_pool,
+    indexes_set_aside,
     migrate,
     platform_migrations,
 )
 from dhr_platform.kafka import KafkaConnection
-from dhr_platform.progress import ProgressBar
+from dhr_platform.progress import Progress
 
 SCHEMA = "oversight"
 WORKERS = min(4, os.cpu_count() or 1)
@@ -78,25 +79,14 @@ async def read_entries(settings: OversightSettings, result: RebuildResult,
                        progress: TextIO | None, spill_dir: Path,
                        workers: int = WORKERS) -> list[ShareResult]:
     """Every CloudEvent on the ledger's topics, read by `workers` processes into `spill_dir`."""
-    bar: ProgressBar | None = None
-
-    def start_bar(total: int) -> None:
-        nonlocal bar
-        bar = ProgressBar(total, "records", stream=progress or sys.stderr)
-
-    def advance(done: int) -> None:
-        if bar is not None and done > bar.done:
-            bar.advance(done - bar.done)
-
+    bar = Progress(progress or sys.stderr, "records")
     shares = await read_all(KafkaConnection.from_settings(settings), settings.oversight_topics,
-                            spill_dir,
-                            workers, start_bar, advance)
+                            spill_dir, workers, bar.start, bar.advance_to)
     for share in shares:
         result.records += share.records
         result.not_cloudevents += share.not_cloudevents  # dead-lettered live: never appended
-    if bar is not None:
-        advance(result.records)
-        bar.close()
+    bar.advance_to(result.records)
+    bar.close()
     return shares
 
 
@@ -180,16 +170,9 @@ async def rebuild_ledger(settings: OversightSettings, progress: TextIO | None = 
                 spills = Spills(Path(spill_dir), len(shares))
                 del shares
                 try:
-                    indexes = await _load(connection, entries, recorded, spills)
+                    tree = await _load(connection, entries, recorded, spills, areas)
                 finally:
                     spills.close()
-                # The tree is built while PostgreSQL builds the indexes.
-                building = asyncio.ensure_future(asyncio.to_thread(
-                    MerkleTree.from_leaf_hashes, [entry[LEAF_HASH] for entry in entries]))
-                try:
-                    await _index(connection, indexes, areas)
-                finally:
-                    tree = await building
                 for checkpoint in await storage.all_checkpoints(connection):
                     if checkpoint.size > tree.size or tree.root(checkpoint.size) != checkpoint.root:
                         raise RebuildError(f"the rebuilt ledger does not match the signed "
@@ -238,46 +221,28 @@ async def _binary_rows(entries: list[bytes], recorded: Sequence[storage.Recorded
     yield b"".join(chunk)
 
 
-Definitions = tuple[list[tuple[str, str]], list[tuple[str, str]]]
-
-
 async def _load(connection: Connection, entries: list[bytes],
-                recorded: Sequence[storage.RecordedPosition], spills: Spills) -> Definitions:
-    """Empty the tables, drop the ledger's indexes and load its rows; return the definitions of
-    its (unique and primary key constraints, other indexes) for `_index`."""
+                recorded: Sequence[storage.RecordedPosition], spills: Spills,
+                areas: dict[str, str]) -> MerkleTree:
+    """Empty the tables and load the ledger's rows and the review areas; answer the tree of the
+    entries, built while PostgreSQL builds the ledger's indexes after the load."""
     await connection.execute("TRUNCATE ledger, review_areas")
-    # Loading first and building each index once, by sorting, is several times faster than
-    # maintaining five indexes row by row; the definitions come back exactly as they were.
-    await connection.execute("SET LOCAL maintenance_work_mem = '1GB'")
-    constraints = [(row["name"], row["definition"]) for row in await connection.fetch(
-        "SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint"
-        " WHERE conrelid = 'ledger'::regclass AND contype IN ('p', 'u') ORDER BY conname")]
-    indexes = [(row["name"], row["definition"]) for row in await connection.fetch(
-        "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition"
-        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-        " WHERE i.indrelid = 'ledger'::regclass AND NOT EXISTS"
-        " (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) ORDER BY c.relname")]
-    for name, _ in constraints:
-        await connection.execute(f"ALTER TABLE ledger DROP CONSTRAINT {_name(name)}")
-    for name, _ in indexes:
-        await connection.execute(f"DROP INDEX {_name(name)}")
-    await connection.copy_to_table("ledger", schema_name=SCHEMA, columns=storage.LEDGER_COLUMNS,
-                                   format="binary", freeze=True,
-                                   source=_binary_rows(entries, recorded, spills))
-    return constraints, indexes
+    building: asyncio.Future[MerkleTree] | None = None
+    try:
+        # A million rows' index keys outgrow 256 MB split among a parallel build's workers.
+        async with indexes_set_aside(connection, "ledger", maintenance_work_mem="1GB"):
+            await connection.copy_to_table(
+                "ledger", schema_name=SCHEMA, columns=storage.LEDGER_COLUMNS, format="binary",
+                freeze=True, source=_binary_rows(entries, recorded, spills))
+            # Built while PostgreSQL builds the indexes, as this block ends.
+            building = asyncio.ensure_future(asyncio.to_thread(
+                MerkleTree.from_leaf_hashes, [entry[LEAF_HASH] for entry in entries]))
+        await connection.copy_records_to_table(
+            "review_areas", schema_name=SCHEMA, columns=("review_id", "csp_area"),
+            records=list(areas.items()))
+    finally:
+        tree = None if building is None else await building
+    assert tree is not None
+    return tree
 
 
-async def _index(connection: Connection, definitions: Definitions, areas: dict[str, str]) -> None:
-    """Put the ledger's constraints and indexes back, then load the review areas."""
-    constraints, indexes = definitions
-    for name, definition in constraints:
-        await connection.execute(f"ALTER TABLE ledger ADD CONSTRAINT {_name(name)} {definition}")
-    for _, definition in indexes:
-        await connection.execute(definition)
-    await connection.copy_records_to_table(
-        "review_areas", schema_name=SCHEMA, columns=("review_id", "csp_area"),
-        records=list(areas.items()))
-
-
-def _name(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'

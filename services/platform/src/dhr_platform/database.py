@@ -278,13 +278,16 @@ async def ping(pool: asyncpg.Pool) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def indexes_set_aside(connection: Connection, table: str) -> AsyncIterator[None]:
+async def indexes_set_aside(connection: Connection, table: str, *,
+                            maintenance_work_mem: str = "256MB") -> AsyncIterator[None]:
     """Drop `table`'s indexes (and its primary key and unique constraints, unless a foreign key
     needs them) for a bulk load inside the caller's transaction, and build them again, exactly as
     they were defined, when the load is done: building an index once, by sorting, is several
     times faster than maintaining it row by row. The table is expected locked (an index dropped
-    in a transaction is gone for nobody else until it commits, and is back by then)."""
-    await connection.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    in a transaction is gone for nobody else until it commits, and is back by then).
+    `maintenance_work_mem` is the sorts' memory for the rest of the transaction."""
+    await connection.execute("SELECT set_config('maintenance_work_mem', $1, true)",
+                             maintenance_work_mem)
     constraints = await connection.fetch(
         "SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint k"
         " WHERE conrelid = $1::regclass AND contype IN ('p', 'u') AND NOT EXISTS"
