@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import logging
 import mmap
 import struct
 from collections.abc import Callable, Iterable
@@ -27,18 +26,14 @@ from pathlib import Path
 from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from dhr_oversight.storage import record_leaf
 from dhr_platform.kafka import KafkaConnection, start_client
+from dhr_platform.topic_fold import replay_consumer
 from dhr_platform.workers import add_progress, in_workers
 
-# Fetch sizes: a partition's whole backlog comes in a few large responses, not thousands of 1 MB ones.
-FETCH_MAX_BYTES = 64 * 1024 * 1024
-PARTITION_FETCH_MAX_BYTES = 16 * 1024 * 1024
 MAX_RECORDS = 20_000
-_LOG = logging.getLogger("dhr_oversight.rebuild")
 # Fewer records than this are read in the calling process: starting workers would cost more.
 IN_PROCESS_BELOW = 20_000
 
@@ -183,14 +178,7 @@ def _read_share(share: Share, progress: Any) -> ShareResult:
     # librdkafka (confluent-kafka) rather than aiokafka here: it reads a record in about a third
     # of the time, and reading is half of a rebuild. Assigned partitions only: no group is joined
     # and nothing is committed (the group id is required by the client, never used).
-    consumer = Consumer({
-        **share.kafka.librdkafka_options(), "group.id": "dhr-oversight-rebuild",
-        "client.id": f"dhr-oversight-rebuild-{share.number}", "enable.auto.commit": False,
-        "enable.auto.offset.store": False, "isolation.level": "read_committed",
-        "fetch.max.bytes": FETCH_MAX_BYTES, "max.partition.fetch.bytes": PARTITION_FETCH_MAX_BYTES,
-        "queued.max.messages.kbytes": 256 * 1024, "fetch.wait.max.ms": 100,
-        "logger": _LOG,
-    })
+    consumer = replay_consumer(share.kafka, f"dhr-oversight-rebuild-{share.number}")
     # The loop makes no reference cycles, but its batches of records, each tracked, would have
     # the collector run every few hundred records: a tenth of the time of a read.
     collecting = gc.isenabled()

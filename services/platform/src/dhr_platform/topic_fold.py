@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from dhr_platform.workers import add_progress, in_workers
 
 MAX_RECORDS = 20_000
 """Records taken from librdkafka at once."""
+_LOG = logging.getLogger("dhr_platform.replay")
 IN_PROCESS_BELOW = 20_000
 """Fewer records than this are folded in the calling process: starting workers would cost more."""
 _TYPE, _STREAM, _VERSION = (HEADER_PREFIX + name for name in ("type", "stream", "streamversion"))
@@ -96,14 +98,15 @@ class FoldResult:
 
 
 def replay_consumer(kafka: KafkaConnection, name: str) -> Consumer:
-    """A plain consumer of assigned partitions: no group is joined and nothing is committed (the
-    group id is required by the client, never used)."""
+    """A plain consumer of assigned partitions with large fetches: no group is joined and
+    nothing is committed (the group id is required by the client, never used); librdkafka's
+    own log lines go to this module's logger."""
     return Consumer({
         **kafka.librdkafka_options(), "group.id": f"dhr-replay-{uuid.uuid4()}",
         "client.id": name, "enable.auto.commit": False, "enable.auto.offset.store": False,
         "isolation.level": "read_committed", "fetch.max.bytes": 64 * 1024 * 1024,
         "max.partition.fetch.bytes": 16 * 1024 * 1024, "fetch.wait.max.ms": 100,
-        "queued.max.messages.kbytes": 256 * 1024,
+        "queued.max.messages.kbytes": 256 * 1024, "logger": _LOG,
     })
 
 
