@@ -14,7 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dhr_commissioning import domain, policy
 from dhr_commissioning.config import CommissioningSettings
-from dhr_commissioning.projections import list_reviews, load_review, review_view, stream_id
+from dhr_commissioning.projections import (
+    ReviewsProjection,
+    list_reviews,
+    load_review,
+    review_view,
+    stream_id,
+)
 from dhr_contracts.commissioning import PersonalDataErased
 from dhr_platform.auth import CurrentPrincipal
 from dhr_platform.commands import Aggregates, Decider, event_summary, new_event
@@ -90,12 +96,14 @@ class CommissioningApi:
 
     @property
     def reviews(self) -> Aggregates[domain.Command, domain.ReviewState]:
-        return Aggregates(self.store, DECIDER)
+        return Aggregates(self.store, DECIDER, REVIEWS)
 
 
 DECIDER: Decider[domain.Command, domain.ReviewState] = Decider(
     initial_state=domain.initial_state, decide=domain.decide, evolve=domain.evolve
 )
+# The `reviews` rows hold each review's decider state: commands load from them.
+REVIEWS = ReviewsProjection()
 
 
 def location_of_review(answer: dict[str, Any]) -> dict[str, str]:
@@ -129,23 +137,30 @@ def build_router(api: CommissioningApi) -> APIRouter:
         traceparent: str | None = None,
         created: bool = False,
     ) -> JSONResponse:
-        if not created:  # a new review was checked against the notification's area and agency
-            found = await load_review(api.store.pool, review_id)
-            if found is None or not policy.may_change(principal, found[0]):
-                raise review_not_found(review_id)
         metadata = EventMetadata.for_request(str(review_id), principal, correlation_id,
                                              traceparent)
         expected = parse_if_match(if_match)
+        # The review's row is its state (a snapshot): read once, for the check and the decision.
+        loaded = [api.reviews.new()] if created else []
+
+        async def authorise(connection: Any) -> None:
+            # A new review was checked against the notification's area and agency instead.
+            if not created:
+                found = await load_review(connection, review_id)
+                if found is None or not policy.may_change(principal, found[0]):
+                    raise review_not_found(review_id)
+                loaded.append(found)
 
         async def transaction(connection: Any) -> tuple[int, dict[str, Any]]:
             outcome = await api.reviews.execute(connection, stream_id(review_id), command,
-                                                metadata, expected)
+                                                metadata, expected, loaded[0])
             body = CommandAccepted(review_id=review_id, version=outcome.version,
                                    events=outcome.event_types)
             return (201 if created else 200), body.model_dump(mode="json")
 
         return await run_command(request, api.store.pool, idempotency_key, transaction,
-                                 headers_for=location_of_review if created else None)
+                                 headers_for=location_of_review if created else None,
+                                 authorise=authorise)
 
     @router.post("", status_code=201, response_model=CommandAccepted,
                  dependencies=[policy.PERMISSIONS.requires(policy.NOTIFY)],

@@ -11,7 +11,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from dhr_commissioning import domain
-from dhr_commissioning.api import DECIDER, NotifyDeathBody
+from dhr_commissioning.api import DECIDER, REVIEWS, NotifyDeathBody
 from dhr_commissioning.config import CommissioningSettings
 from dhr_commissioning.projections import stream_id
 from dhr_contracts.commissioning import NotificationReceived
@@ -54,7 +54,7 @@ def without_personal_data(value: bytes) -> bytes:
 def intake_effect(store: EventStore, settings: CommissioningSettings,
                   clock: Callable[[], datetime]) -> Effect:
     """Validate a notification exactly as the HTTP intake does, then open the review case."""
-    reviews = Aggregates(store, DECIDER)
+    reviews = Aggregates(store, DECIDER, REVIEWS)
 
     async def receive(connection: Connection, delivery: Delivery) -> None:
         try:
@@ -91,7 +91,7 @@ def report_agreed_effect(store: EventStore) -> Effect:
     """Record on the review case that the panel agreed its report; other panel events are not
     ours. A redelivery records nothing twice: the inbox skips it, and the decider records a
     report version only once."""
-    reviews = Aggregates(store, DECIDER)
+    reviews = Aggregates(store, DECIDER, REVIEWS)
 
     async def record(connection: Connection, delivery: Delivery) -> None:
         envelope = delivery.envelope()

@@ -80,21 +80,49 @@ class ReviewsProjection:
             version = 0 if row is None else row["version"]
             state = (self.initial_state() if row is None
                      else domain.ReviewState.model_validate(row["state"]))
-            for event in stream:
-                if event.stream_version <= version:
-                    continue  # already applied (a replay over a live row)
-                state = self.evolve(state, payload_of(event))
-                version = event.stream_version
-            if state.exists and (row is None or version > row["version"]):
-                changed.append(self._row(review_id, state, version))
-        await connection.executemany(
-            f"""INSERT INTO reviews ({", ".join(self.columns["reviews"])})
+            changed += self._changed(review_id, state, version, stream)
+        await self._write(connection, changed)
+
+    async def load_state(self, connection: Connection, stream_id: str
+                         ) -> tuple[domain.ReviewState, int] | None:
+        """The review's state and version as its row holds them (a snapshot at every version)."""
+        return await load_review(connection, UUID(stream_id.removeprefix(STREAM_PREFIX)))
+
+    async def apply_from(self, connection: Connection, state: domain.ReviewState, version: int,
+                         events: Sequence[RecordedEvent]) -> None:
+        """One review's new events on its state at `version`, read in this transaction: the
+        append that recorded them confirmed that version, so the row is written unread."""
+        if events and self.follows(events[0].stream_id):
+            review_id = UUID(events[0].stream_id.removeprefix(STREAM_PREFIX))
+            await self._write(connection, self._changed(review_id, state, version, events))
+
+    def _changed(self, review_id: UUID, state: domain.ReviewState, version: int,
+                 stream: Sequence[RecordedEvent]) -> list[tuple[Any, ...]]:
+        """The review's row after `stream` (none when nothing new, or no review yet)."""
+        start = version
+        for event in stream:
+            if event.stream_version <= version:
+                continue  # already applied (a replay over a live row)
+            state = self.evolve(state, payload_of(event))
+            version = event.stream_version
+        if state.exists and version > start:
+            return [self._row(review_id, state, version)]
+        return []
+
+    async def _write(self, connection: Connection, changed: Sequence[tuple[Any, ...]]) -> None:
+        if not changed:
+            return
+        statement = f"""INSERT INTO reviews ({", ".join(self.columns["reviews"])})
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
                ON CONFLICT (review_id) DO UPDATE SET
                    version = excluded.version, status = excluded.status,
                    csp_area = excluded.csp_area, decision_due_on = excluded.decision_due_on,
                    completion_due_on = excluded.completion_due_on, state = excluded.state,
-                   chair_subject = excluded.chair_subject""", changed)
+                   chair_subject = excluded.chair_subject"""
+        if len(changed) == 1:  # a command's: one statement, not a batch's pipeline
+            await connection.execute(statement, *changed[0])
+        else:
+            await connection.executemany(statement, changed)
 
 
 def review_view(state: domain.ReviewState, version: int, today: date) -> dict[str, Any]:
@@ -110,8 +138,9 @@ def review_view(state: domain.ReviewState, version: int, today: date) -> dict[st
     return body
 
 
-async def load_review(pool: asyncpg.Pool, review_id: UUID) -> tuple[domain.ReviewState, int] | None:
-    row = await pool.fetchrow("SELECT version, state FROM reviews WHERE review_id = $1", review_id)
+async def load_review(executor: asyncpg.Pool | Connection, review_id: UUID
+                      ) -> tuple[domain.ReviewState, int] | None:
+    row = await executor.fetchrow("SELECT version, state FROM reviews WHERE review_id = $1", review_id)
     if row is None:
         return None
     return domain.ReviewState.model_validate(row["state"]), row["version"]

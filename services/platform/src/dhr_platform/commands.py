@@ -14,7 +14,9 @@ from dhr_platform.eventstore import (
     EventMetadata,
     EventStore,
     NewEvent,
+    PriorState,
     RecordedEvent,
+    SnapshotProjection,
 )
 
 Command = TypeVar("Command")
@@ -46,19 +48,35 @@ def new_event(payload: EventPayload) -> NewEvent:
 
 
 class Aggregates(Generic[Command, State]):
-    """Loads an aggregate's state from its stream and appends what its decider decides."""
+    """Loads an aggregate's state from its stream and appends what its decider decides.
 
-    def __init__(self, store: EventStore, decider: Decider[Command, State]):
+    With `snapshots` (one of the store's inline projections, keeping the decider's state of
+    each stream) the state is read from the stream's row there rather than folded from its
+    events, and the append hands the projection the state it started from.
+    """
+
+    def __init__(self, store: EventStore, decider: Decider[Command, State],
+                 snapshots: SnapshotProjection | None = None):
         self.store = store
         self.decider = decider
+        self.snapshots = snapshots
 
     async def load(
         self, stream_id: str, connection: Connection | None = None
     ) -> tuple[State, int]:
         """The current state and version of a stream (version 0: it does not exist)."""
+        if self.snapshots is not None and connection is not None:
+            found = await self.snapshots.load_state(connection, stream_id)
+            if found is not None:
+                return found
         events = await self.store.read_stream(stream_id, connection=connection)
         state = self.decider.fold([payload_of(event) for event in events])
         return state, (events[-1].stream_version if events else 0)
+
+    def new(self) -> tuple[State, int]:
+        """The state and version of a stream the caller has just named (a fresh id): nothing to
+        read; the append still refuses it if the stream exists."""
+        return self.decider.initial_state(), 0
 
     async def execute(
         self,
@@ -67,18 +85,22 @@ class Aggregates(Generic[Command, State]):
         command: Command,
         metadata: EventMetadata,
         expected_version: int | None = None,
+        loaded: tuple[State, int] | None = None,
     ) -> CommandOutcome:
         """Decide on fresh state and append inside the caller's transaction.
 
         `expected_version` (from an If-Match header) makes a client's stale view a conflict;
         without it the version just read is expected, so a concurrent writer still conflicts.
+        `loaded`: the state and version the caller read (`load`, `new`) in this transaction.
         """
-        state, version = await self.load(stream_id, connection)
+        state, version = loaded if loaded is not None else await self.load(stream_id, connection)
         if expected_version is not None and expected_version != version:
             raise ConcurrencyError(stream_id, expected_version, version)
         payloads = self.decider.decide(command, state)
+        prior = (None if self.snapshots is None
+                 else PriorState(self.snapshots.name, state, version))
         recorded = await self.store.append(
-            connection, stream_id, version, [new_event(p) for p in payloads], metadata
+            connection, stream_id, version, [new_event(p) for p in payloads], metadata, prior
         )
         return CommandOutcome(recorded, recorded[-1].stream_version if recorded else version)
 
@@ -89,9 +111,11 @@ class Aggregates(Generic[Command, State]):
         command: Command,
         metadata: EventMetadata,
         expected_version: int | None = None,
+        loaded: tuple[State, int] | None = None,
     ) -> list[RecordedEvent]:
         """`execute`, for callers that need only the events recorded."""
-        outcome = await self.execute(connection, stream_id, command, metadata, expected_version)
+        outcome = await self.execute(connection, stream_id, command, metadata, expected_version,
+                                     loaded)
         return outcome.recorded
 
 

@@ -141,11 +141,48 @@ class BatchProjection(Protocol):
                           ) -> None: ...
 
 
+@runtime_checkable
+class SnapshotProjection(Protocol):
+    """A projection whose row of a stream holds the stream's decider state and version, kept in
+    the appending transaction: a snapshot at every version. A command loads its aggregate from
+    it (one row, not every event) and hands the state back with the append, so the projection
+    writes its new row without reading the old one again.
+
+    Its `evolve` must be the decider's, and it keeps the state as stored (personal values
+    sealed), so that the state it gives is the one folding the stream would give.
+    """
+
+    name: str
+
+    async def load_state(self, connection: Connection, stream_id: str) -> tuple[Any, int] | None:
+        """The stream's state and version, or None when it has no row (not created yet)."""
+        ...
+
+    async def apply_from(self, connection: Connection, state: Any, version: int,
+                         events: Sequence[RecordedEvent]) -> None:
+        """Apply one stream's new events to its state at `version`, read in this transaction."""
+        ...
+
+
+@dataclass(frozen=True)
+class PriorState:
+    """A stream's state and version before an append, as its snapshot projection gave them (or
+    as folding the stream did) inside the appending transaction."""
+
+    projection: str
+    state: Any
+    version: int
+
+
 async def apply_all(connection: Connection, projections: Sequence[InlineProjection],
-                    events: Sequence[RecordedEvent]) -> None:
-    """Apply events in order to each projection, in one batch where the projection can."""
+                    events: Sequence[RecordedEvent], prior: PriorState | None = None) -> None:
+    """Apply events in order to each projection, in one batch where the projection can; the
+    snapshot projection named by `prior` starts from the state it gives (events of one stream)."""
     for projection in projections:
-        if isinstance(projection, BatchProjection):
+        if prior is not None and projection.name == prior.projection:
+            assert isinstance(projection, SnapshotProjection)
+            await projection.apply_from(connection, prior.state, prior.version, events)
+        elif isinstance(projection, BatchProjection):
             await projection.apply_batch(connection, events)
         else:
             for event in events:
@@ -179,13 +216,16 @@ class EventStore:
         expected_version: int,
         events: Sequence[NewEvent],
         metadata: EventMetadata,
+        prior: PriorState | None = None,
     ) -> list[RecordedEvent]:
         """Append `events` after `expected_version` inside the caller's transaction, in a span
-        whose trace context the events record (the relay's publish continues that trace)."""
+        whose trace context the events record (the relay's publish continues that trace).
+        `prior`: the stream's state at `expected_version`, for its snapshot projection."""
         if not events:
             return await self._append(connection, stream_id, expected_version, events, metadata)
         with appending(self.tracer, events, metadata) as traced:
-            return await self._append(connection, stream_id, expected_version, events, traced)
+            return await self._append(connection, stream_id, expected_version, events, traced,
+                                      prior)
 
     async def _append(
         self,
@@ -194,6 +234,7 @@ class EventStore:
         expected_version: int,
         events: Sequence[NewEvent],
         metadata: EventMetadata,
+        prior: PriorState | None = None,
     ) -> list[RecordedEvent]:
         """Append `events` after `expected_version` inside the caller's transaction.
 
@@ -240,7 +281,7 @@ class EventStore:
             self.on_append()
         recorded = sorted((RecordedEvent.from_row(row) for row in rows),
                           key=lambda event: event.stream_version)
-        await apply_all(connection, self.projections, recorded)
+        await apply_all(connection, self.projections, recorded, prior)
         return recorded
 
     async def _sealed(self, connection: Connection, events: Sequence[NewEvent],

@@ -635,9 +635,14 @@ async def run_command(
     idempotency_key: str | None,
     body: CommandBody,
     headers_for: Callable[[dict[str, Any]], Mapping[str, str]] | None = None,
+    authorise: Callable[[Connection], Awaitable[None]] | None = None,
 ) -> JSONResponse:
     """Run a command's transaction once per Idempotency-Key and answer a retry with the
     stored response.
+
+    `authorise`, when given, runs first in the transaction (before a stored answer is looked
+    up): the check of the caller against the object itself, on the connection that then runs
+    the command, so that what it reads is read once.
 
     The key is looked up on the command's own connection at the start of its transaction (a
     read, so the command's events stay the transaction's first write) and written after the
@@ -655,6 +660,8 @@ async def run_command(
                       "the service seals personal data itself.", title="Sealed value in input")
     if idempotency_key is None:
         async with pool.acquire() as connection, connection.transaction():
+            if authorise is not None:
+                await authorise(connection)
             status, payload = await body(connection)
         return JSONResponse(payload, status_code=status, headers=_headers(headers_for, payload))
     principal = getattr(request.state, "principal", None)
@@ -664,6 +671,8 @@ async def run_command(
     fingerprint = hashlib.sha256(raw).hexdigest()
     try:
         async with pool.acquire() as connection, connection.transaction():
+            if authorise is not None:
+                await authorise(connection)
             stored = await _stored_response(connection, scope, idempotency_key)
             if stored is not None:
                 return _replay(stored, fingerprint, headers_for)
