@@ -54,7 +54,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.eventsourcing_reference import ReviewCases, environment
-from bench.service_processes import HttpConnection, ServiceProcess, figure, percentile, running
+from bench.service_processes import HttpConnection, Service, figure, percentile, running
 from dhr_commissioning import domain
 from dhr_local.postgres import create_database, drop_database
 from dhr_platform.database import create_pool, migrate, platform_migrations
@@ -88,7 +88,7 @@ def decision(today: date) -> dict[str, Any]:
 Request = tuple[str, str, dict[str, Any]]
 
 
-async def closed_loop(service: ServiceProcess, concurrency: int, requests: Sequence[Request]
+async def closed_loop(service: Service, concurrency: int, requests: Sequence[Request]
                       ) -> tuple[float, list[float], list[Any]]:
     """Send the requests from `concurrency` clients, each waiting for its answer before its
     next request; return the elapsed seconds, every latency and every answer."""
@@ -96,8 +96,8 @@ async def closed_loop(service: ServiceProcess, concurrency: int, requests: Seque
     latencies: list[float] = []
     answers: list[Any] = [None] * len(requests)
 
-    async def client() -> None:
-        connection = await HttpConnection.open(service.port)
+    async def client(number: int) -> None:
+        connection = await HttpConnection.open(service.port_for(number))
         try:
             for index, (method, path, body) in pending:
                 started = time.perf_counter()
@@ -112,7 +112,7 @@ async def closed_loop(service: ServiceProcess, concurrency: int, requests: Seque
             connection.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
+    await asyncio.gather(*(client(number) for number in range(concurrency)))
     return time.perf_counter() - started, latencies, answers
 
 
@@ -137,30 +137,24 @@ def report(prefix: str, concurrency: int, measured: Measured, unit: str = "comma
     figure(f"{name}_p99_ms_c{concurrency}", percentile(measured.latencies, 0.99) * 1000, "ms")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def run_commissioning(service: ServiceProcess, concurrency: int, count: int,
+async def run_commissioning(service: Service, concurrency: int, count: int,
                             created: Measured, decided: Measured) -> None:
     """Notify `count` deaths, then commission each of those reviews; with the server's CPU time,
     which the other users of the machine disturb less than its throughput."""
     today = datetime.now(UTC).date()
-    cpu = cpu_seconds(service.pid)
+    cpu = service.cpu_seconds()
     elapsed, latencies, answers = await closed_loop(
         service, concurrency, [("POST", "/reviews", notification(i, today)) for i in range(count)])
-    created.add(elapsed, latencies, cpu_seconds(service.pid) - cpu)
+    created.add(elapsed, latencies, service.cpu_seconds() - cpu)
     reviews = [answer["review_id"] for answer in answers]
-    cpu = cpu_seconds(service.pid)
+    cpu = service.cpu_seconds()
     elapsed, latencies, answers = await closed_loop(
         service, concurrency,
         [("POST", f"/reviews/{review}/decision-to-commission", decision(today))
          for review in reviews])
     assert all(answer["events"] == ["dhr.commissioning.ReviewCommissioned.v1"]
                for answer in answers), answers[:3]
-    decided.add(elapsed, latencies, cpu_seconds(service.pid) - cpu)
+    decided.add(elapsed, latencies, service.cpu_seconds() - cpu)
 
 
 async def run_raw_inserts(database_url: str, concurrency: int, count: int,
@@ -248,7 +242,7 @@ def run_eventsourcing(database_url: str, concurrency: int, count: int, created: 
         drop_database(database_url, name)
 
 
-async def bench_level(database_url: str, commissioning: ServiceProcess, concurrency: int) -> None:
+async def bench_level(database_url: str, commissioning: Service, concurrency: int) -> None:
     """One concurrency level in two rounds of half the commands, the second in the reverse
     order (service, raw limit, library; then library, raw limit, service), so that a change in
     how busy the machine's other users keep it weighs on all three alike."""
@@ -277,7 +271,7 @@ async def bench_level(database_url: str, commissioning: ServiceProcess, concurre
     report("eventsourcing_commands", concurrency, library_decided)
 
 
-async def bench_commands(database_url: str, commissioning: ServiceProcess,
+async def bench_commands(database_url: str, commissioning: Service,
                          concurrency_levels: Sequence[int] = CONCURRENCY) -> None:
     """Every concurrency level, each after printing the load average."""
     for concurrency in concurrency_levels:

@@ -10,7 +10,8 @@ awaited (so a latency is at most about 2 ms late). Latency runs from the moment 
 due to be sent, so a server that falls behind is charged for it.
 
 Both services run as a user runs them (`python -m dhr_<service>`, default settings, one
-database with a schema each, the private or given Kafka). Before each rate, the reviews are
+database with a schema each, the private or given Kafka), each as two replicas (the Helm chart's
+default; DHR_BENCH_REPLICAS). Before each rate, the reviews are
 notified and the benchmark waits until the panel service has consumed their notifications, as
 it would have long before a decision. Sending is open-loop: command i leaves at start + i/rate
 whether or not earlier ones were answered, each on a free keep-alive connection (a new one when
@@ -23,6 +24,7 @@ are started unless DHR_KAFKA_BOOTSTRAP / DHR_DATABASE_URL are given); `make benc
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import sys
 import tempfile
@@ -40,7 +42,7 @@ from bench.bench_commands import closed_loop, decision, notification
 from bench.service_processes import (
     Fleet,
     HttpConnection,
-    ServiceProcess,
+    Service,
     figure,
     percentile,
     running,
@@ -53,7 +55,7 @@ WATCH_INTERVAL_SECONDS = 0.002
 MAX_CONNECTIONS = 64
 
 
-async def notified_reviews(commissioning: ServiceProcess, panel_db: asyncpg.Connection,
+async def notified_reviews(commissioning: Service, panel_db: asyncpg.Connection,
                            count: int) -> list[UUID]:
     """Notify `count` deaths and wait until the panel service has seen every notification."""
     today = datetime.now(UTC).date()
@@ -84,7 +86,7 @@ async def watch(panel_db: asyncpg.Connection, due: dict[UUID, float], seen: dict
         await asyncio.sleep(WATCH_INTERVAL_SECONDS)
 
 
-async def send_open_loop(commissioning: ServiceProcess, reviews: list[UUID], rate: float,
+async def send_open_loop(commissioning: Service, reviews: list[UUID], rate: float,
                          due: dict[UUID, float]) -> list[float]:
     """Send one decision per review at `rate` a second, never waiting for answers; return how
     long each took to be answered (from when it was due).
@@ -94,6 +96,7 @@ async def send_open_loop(commissioning: ServiceProcess, reviews: list[UUID], rat
     rather than opening thousands of sockets that would only slow the service further."""
     idle: list[HttpConnection] = []
     connections = asyncio.Semaphore(MAX_CONNECTIONS)
+    opened = itertools.count()  # new connections go to the replicas in turn
     failures: list[str] = []
     answered: list[float] = []
     body = decision(datetime.now(UTC).date())
@@ -103,14 +106,15 @@ async def send_open_loop(commissioning: ServiceProcess, reviews: list[UUID], rat
                    "X-Actor": "bench"}
         path = f"/reviews/{review}/decision-to-commission"
         async with connections:
-            connection = idle.pop() if idle else await HttpConnection.open(commissioning.port)
+            connection = idle.pop() if idle else await HttpConnection.open(
+                commissioning.port_for(next(opened)))
             try:
                 status, answer = await connection.request("POST", path, body, headers)
             except (ConnectionError, asyncio.IncompleteReadError):
                 # The server closes connections idle past its keep-alive timeout; the retry is
                 # safe with the same Idempotency-Key.
                 connection.close()
-                connection = await HttpConnection.open(commissioning.port)
+                connection = await HttpConnection.open(commissioning.port_for(next(opened)))
                 status, answer = await connection.request("POST", path, body, headers)
             idle.append(connection)
         answered.append(time.perf_counter() - due[review])
@@ -156,7 +160,7 @@ async def bench_propagation(fleet: Fleet, services_url: str) -> None:
                   f"{percentile(answered, 0.99) * 1000:.1f} ms (p99)", flush=True)
             figure(f"e2e_p50_ms_{rate}rps", percentile(latencies, 0.50) * 1000, "ms")
             figure(f"e2e_p99_ms_{rate}rps", percentile(latencies, 0.99) * 1000, "ms")
-        connection = await HttpConnection.open(panel.port)
+        connection = await HttpConnection.open(panel.port_for(0))
         try:
             status, answer = await connection.request("GET", f"/panels/{reviews[-1]}",
                                                       headers=panel.headers)

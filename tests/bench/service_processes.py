@@ -6,6 +6,10 @@ consumers running) with its own log file; its peak resident memory is read from
 socket so that the load generator, which shares the machine with the servers, spends as little
 CPU per request as it can (httpx costs several times more).
 
+A service runs as `replicas` processes (the Helm chart runs each service as two replicas by
+default, DHR_BENCH_REPLICAS here), each on a port of its own; clients spread their connections
+over them as a Kubernetes Service does.
+
 Where the services verify bearer tokens (`support.tokens` exists), `running` makes them trust a
 test issuer and every request carries a Norfolk review manager's token; the benchmarks keep
 their reviews in Norfolk so that this one principal may notify and change them all.
@@ -42,11 +46,12 @@ class ServiceProcess:
     with every request to it (a bearer token, where the services want one)."""
 
     def __init__(self, name: str, database_url: str, bootstrap: str, log_dir: Path,
-                 headers: dict[str, str] | None = None, **settings: str) -> None:
+                 headers: dict[str, str] | None = None, replica: int = 0,
+                 **settings: str) -> None:
         self.name = name
         self.headers = dict(headers or {})
         self.port = free_port()
-        self.log = log_dir / f"{name}.log"
+        self.log = log_dir / f"{name}-{replica}.log"
         env = {**os.environ, "DHR_DATABASE_URL": database_url, "DHR_KAFKA_BOOTSTRAP": bootstrap,
                "DHR_HTTP_PORT": str(self.port), "DHR_ENVIRONMENT": "test"}
         env.update({f"DHR_{key.upper()}": value for key, value in settings.items()})
@@ -98,13 +103,45 @@ class ServiceProcess:
         return self.peak_rss_mb
 
 
+def replicas_wanted() -> int:
+    """How many processes each service runs as: DHR_BENCH_REPLICAS, else the chart's two."""
+    return int(os.environ.get("DHR_BENCH_REPLICAS", "2"))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Service:
+    """One service's replicas, as a Deployment runs them behind a Kubernetes Service: client
+    `n` connects to replica `n` modulo their number."""
+
+    def __init__(self, name: str, headers: dict[str, str]) -> None:
+        self.name = name
+        self.headers = headers
+        self.replicas: list[ServiceProcess] = []
+
+    def port_for(self, client: int) -> int:
+        return self.replicas[client % len(self.replicas)].port
+
+    def cpu_seconds(self) -> float:
+        """CPU time its replicas have used so far, together."""
+        return sum(cpu_seconds(replica.pid) for replica in self.replicas)
+
+    def stop(self) -> float:
+        """Stop every replica; the highest peak RSS of them (what each pod must be given)."""
+        return max(replica.stop() for replica in self.replicas)
+
+
 class Fleet:
     """Running services by name; each one's peak RSS is printed when it stops."""
 
     def __init__(self) -> None:
-        self.services: dict[str, ServiceProcess] = {}
+        self.services: dict[str, Service] = {}
 
-    def __getitem__(self, name: str) -> ServiceProcess:
+    def __getitem__(self, name: str) -> Service:
         return self.services[name]
 
     def stop(self, name: str) -> None:
@@ -114,9 +151,11 @@ class Fleet:
 
 @contextlib.asynccontextmanager
 async def running(names: Iterable[str], database_url: str, bootstrap: str, log_dir: Path,
-                  **settings: str) -> AsyncIterator[Fleet]:
-    """Start the services (one after the other: they migrate and create topics), yield them,
-    then stop those still running and print their peak RSS."""
+                  replicas: int | None = None, **settings: str) -> AsyncIterator[Fleet]:
+    """Start the services, each as `replicas` processes (one after the other: they migrate
+    and create topics), yield them, then stop those still running and print their peak RSS."""
+    replicas = replicas or replicas_wanted()
+    figure("replicas_per_service", replicas, "processes")
     fleet = Fleet()
     headers: dict[str, str] = {}
     try:
@@ -129,9 +168,12 @@ async def running(names: Iterable[str], database_url: str, bootstrap: str, log_d
         headers = issuer.headers(REVIEW_MANAGER_NORFOLK)
     try:
         for name in names:
-            service = ServiceProcess(name, database_url, bootstrap, log_dir, headers, **settings)
-            fleet.services[name] = service
-            await service.wait_ready()
+            service = fleet.services[name] = Service(name, headers)
+            for replica in range(replicas):
+                process = ServiceProcess(name, database_url, bootstrap, log_dir, headers,
+                                         replica=replica, **settings)
+                service.replicas.append(process)
+                await process.wait_ready()
         yield fleet
     finally:
         for name in list(fleet.services):

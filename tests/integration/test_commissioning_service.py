@@ -152,6 +152,29 @@ async def test_the_same_post_with_one_idempotency_key_gives_the_same_response_an
     assert await commissioning.event_count() == 2
 
 
+async def test_a_retried_decision_is_answered_as_first_though_the_review_has_moved_on(
+    commissioning: RunningService,
+) -> None:
+    review = (await commissioning.client.post("/reviews", json=notification())).json()
+    path = f"/reviews/{review['review_id']}/decision-to-commission"
+    decision = {"decided_on": "2026-03-02", "rationale": "The criteria are met."}
+    headers = {"Idempotency-Key": "decision-77"}
+    first = await commissioning.client.post(path, json=decision, headers=headers)
+    retries = await asyncio.gather(*(
+        commissioning.client.post(path, json=decision, headers=headers) for _ in range(3)))
+    other_key = await commissioning.client.post(path, json=decision,
+                                                headers={"Idempotency-Key": "decision-78"})
+
+    assert first.status_code == 200 and first.json()["version"] == 3
+    for retry in retries:
+        assert retry.status_code == 200
+        assert retry.json() == first.json()
+        assert retry.headers["idempotent-replayed"] == "true"
+    # The same decision under another key is a new command, which the review now refuses.
+    assert other_key.status_code == 409
+    assert await commissioning.event_count() == 3
+
+
 async def test_an_idempotency_key_reused_with_another_body_is_refused(commissioning: RunningService) -> None:
     headers = {"Idempotency-Key": "key-1"}
     await commissioning.client.post("/reviews", json=notification(), headers=headers)

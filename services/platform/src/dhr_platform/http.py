@@ -644,13 +644,16 @@ async def run_command(
     up): the check of the caller against the object itself, on the connection that then runs
     the command, so that what it reads is read once.
 
-    The key is looked up on the command's own connection at the start of its transaction (a
-    read, so the command's events stay the transaction's first write) and written after the
-    events, in the same transaction; a concurrent request with the same key waits on the key's
-    primary key, rolls back, and replays the winner's response.
+    The command runs first and its key is written after its events, in the same transaction
+    (ON CONFLICT DO NOTHING): a fresh key, the usual case, costs no read. When the key was
+    taken already, by an earlier request or a concurrent one (which the insert waits for), the
+    transaction rolls back and the stored response is replayed; when the command fails, the key
+    is looked up before the failure is answered, since a retry of a recorded command may be
+    refused by the very state it left (or conflict with it).
 
     Keys belong to the caller (the token's subject): one caller's key never replays another's
-    answer. Callers check authorisation before they come here, so a replay is authorised too.
+    answer. Callers check authorisation before they come here (or in `authorise`, which also
+    runs before a replay), so a replay is authorised too.
     """
     raw = await request.body()
     if _SEALED in raw:
@@ -665,18 +668,18 @@ async def run_command(
             status, payload = await body(connection)
         return JSONResponse(payload, status_code=status, headers=_headers(headers_for, payload))
     principal = getattr(request.state, "principal", None)
-    scope = f"{request.method} {request.url.path}"
+    scope = f"{request.method} {request.scope['path']}"
     if principal is not None:
         scope += f" by {principal.subject}"
     fingerprint = hashlib.sha256(raw).hexdigest()
+    deciding = False
     try:
         async with pool.acquire() as connection, connection.transaction():
             if authorise is not None:
                 await authorise(connection)
-            stored = await _stored_response(connection, scope, idempotency_key)
-            if stored is not None:
-                return _replay(stored, fingerprint, headers_for)
+            deciding = True
             status, payload = await body(connection)
+            deciding = False
             kept = await connection.fetchval(
                 """INSERT INTO idempotency_keys
                        (idempotency_key, scope, request_fingerprint, status_code, response_body)
@@ -689,7 +692,26 @@ async def run_command(
         stored = await _stored_response(pool, scope, idempotency_key)
         assert stored is not None
         return _replay(stored, fingerprint, headers_for)
+    except Exception:
+        stored = await _answered_before(pool, scope, idempotency_key) if deciding else None
+        if stored is None:
+            raise
+        return _replay(stored, fingerprint, headers_for)
     return JSONResponse(payload, status_code=status, headers=_headers(headers_for, payload))
+
+
+_LOOKUP_FAILURES: tuple[type[Exception], ...] = (
+    *UNAVAILABLE_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+async def _answered_before(pool: asyncpg.Pool, scope: str, key: str) -> asyncpg.Record | None:
+    """The stored answer of a key whose command just failed; None when there is none, or when
+    the database cannot say (the command's own failure is then answered)."""
+    try:
+        return await _stored_response(pool, scope, key)
+    except _LOOKUP_FAILURES:
+        log.debug("no stored answer could be looked up for a failed command", exc_info=True)
+        return None
 
 
 def parse_if_match(value: str | None) -> int | None:
