@@ -15,6 +15,7 @@ from dhr_contracts.access import Material
 from dhr_panel import domain, model, policy
 from dhr_panel.config import PanelSettings
 from dhr_panel.projections import (
+    PanelsProjection,
     load_panel,
     panel_view,
     panels_with_requests_to_flag,
@@ -44,6 +45,8 @@ Clock = Callable[[], datetime]
 
 DECIDER: Decider[model.Command, model.PanelState] = Decider(
     initial_state=domain.initial_state, decide=domain.decide, evolve=domain.evolve)
+# The `panels` rows hold each panel's decider state: commands load from them.
+PANELS = PanelsProjection()
 
 DEADLINE_WATCHER = "panel:deadline-watcher"
 
@@ -88,7 +91,7 @@ class PanelApi:
 
     @property
     def panels(self) -> Aggregates[model.Command, model.PanelState]:
-        return Aggregates(self.store, DECIDER)
+        return Aggregates(self.store, DECIDER, PANELS)
 
     def today(self) -> date:
         return self.clock().date()

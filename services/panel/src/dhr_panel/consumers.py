@@ -17,7 +17,7 @@ from dhr_contracts.envelope import Envelope
 from dhr_contracts.panel import PanelOpenedBecause
 from dhr_contracts.registry import UnknownEventType, parse_payload
 from dhr_panel import model
-from dhr_panel.api import DECIDER
+from dhr_panel.api import DECIDER, PANELS
 from dhr_panel.projections import stream_id
 from dhr_platform.commands import Aggregates
 from dhr_platform.consumers import Delivery, Effect, PermanentFailure
@@ -32,7 +32,7 @@ HANDLED_TYPES = frozenset({NotificationReceived.event_type, ReviewCommissioned.e
 
 def commissioning_effect(store: EventStore) -> Effect:
     """Open the panel and record the Chair from the commissioning service's events."""
-    panels = Aggregates(store, DECIDER)
+    panels = Aggregates(store, DECIDER, PANELS)
 
     async def react(connection: Connection, delivery: Delivery) -> None:
         envelope = delivery.envelope()

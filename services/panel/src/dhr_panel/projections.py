@@ -24,7 +24,10 @@ def stream_id(review_id: UUID) -> str:
 
 
 class PanelsProjection:
-    """Folds each panel's events into `panels` and mirrors its requests into `panel_requests`."""
+    """Folds each panel's events into `panels` and mirrors its requests into `panel_requests`.
+
+    A snapshot projection (`dhr_platform.eventstore.SnapshotProjection`): a panel's row holds
+    its decider state, from which commands load it."""
 
     name = "panels"
     tables: Sequence[str] = ("panels", "panel_requests")
@@ -38,15 +41,35 @@ class PanelsProjection:
         if row is not None and row["version"] >= event.stream_version:
             return  # already applied (a replay over a live row)
         state = domain.initial_state() if row is None else PanelState.model_validate(row["state"])
-        state = domain.evolve(state, payload_of(event))
+        await self._write(connection, review_id, domain.evolve(state, payload_of(event)),
+                          event.stream_version)
+
+    async def load_state(self, connection: Connection, stream_id: str
+                         ) -> tuple[PanelState, int] | None:
+        """The panel's state and version as its row holds them."""
+        return await load_panel(connection, UUID(stream_id.removeprefix(STREAM_PREFIX)))
+
+    async def apply_from(self, connection: Connection, state: PanelState, version: int,
+                         events: Sequence[RecordedEvent]) -> None:
+        """One panel's new events on its state at `version`, read in this transaction (the
+        append confirmed that version, so the row is written unread)."""
+        if not events or not events[0].stream_id.startswith(STREAM_PREFIX):
+            return
+        for event in events:
+            state = domain.evolve(state, payload_of(event))
+        await self._write(connection, UUID(events[0].stream_id.removeprefix(STREAM_PREFIX)),
+                          state, events[-1].stream_version)
+
+    @staticmethod
+    async def _write(connection: Connection, review_id: UUID, state: PanelState,
+                     version: int) -> None:
         await connection.execute(
             """INSERT INTO panels (review_id, version, csp_area, opened_on, state)
                VALUES ($1, $2, $3, $4, $5::jsonb)
                ON CONFLICT (review_id) DO UPDATE SET
                    version = excluded.version, csp_area = excluded.csp_area,
                    opened_on = excluded.opened_on, state = excluded.state""",
-            review_id, event.stream_version, state.csp_area, state.opened_on,
-            state.model_dump(mode="json"))
+            review_id, version, state.csp_area, state.opened_on, state)
         if state.requests:
             await connection.executemany(
                 """INSERT INTO panel_requests
