@@ -5,9 +5,10 @@ The command is `POST /reviews/{id}/decision-to-commission`; its `ReviewCommissio
 through the commissioning outbox relay to `dhr.commissioning.events.v1`, where the panel
 service's consumer opens the review's panel (`PanelOpened`, inbox and `panels` read model in one
 transaction). The effect is visible when the panel's read model has the row, which is what
-`GET /panels/{id}` answers from; a watcher polls that table every 2 ms for the reviews still
-awaited (so a latency is at most about 2 ms late). Latency runs from the moment the command was
-due to be sent, so a server that falls behind is charged for it.
+`GET /panels/{id}` answers from, and its `PanelOpened` event, committed with it; a watcher reads
+the panel's new events in commit order every 2 ms (so a latency is at most about 2 ms late, and
+later still by however long the oldest transaction then open lasts). Latency runs from the
+moment the command was due to be sent, so a server that falls behind is charged for it.
 
 Both services run as a user runs them (`python -m dhr_<service>`, default settings, one
 database with a schema each, the private or given Kafka), each as two replicas (the Helm chart's
@@ -72,17 +73,36 @@ async def notified_reviews(commissioning: Service, panel_db: asyncpg.Connection,
     return reviews
 
 
+# The panel's events in commit order after a cursor, as its outbox relay reads them: only rows of
+# transactions older than every open one, so none is passed over by a later poll. Each poll costs
+# an index range scan over what is new, however many reviews are still awaited (a query for the
+# awaited reviews themselves would load the database more the further the services fall behind).
+_COMMITTED_AFTER = """
+SELECT tx_id::text AS tx_text, global_position, stream_id FROM events
+ WHERE (tx_id, global_position) > ($1::text::xid8, $2::bigint)
+   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY tx_id, global_position
+"""
+
+
 async def watch(panel_db: asyncpg.Connection, due: dict[UUID, float], seen: dict[UUID, float],
                 expected: int) -> None:
-    """Note when each review's panel row first shows, until `expected` have shown."""
+    """Note when each review's panel was first seen opened (its `PanelOpened`, committed with
+    the `panels` row), until `expected` awaited reviews have been."""
+    cursor = await panel_db.fetchrow(
+        "SELECT coalesce(max(tx_id), '0')::text AS tx_text, coalesce(max(global_position), 0)"
+        " AS global_position FROM events")
+    assert cursor is not None
+    after = (cursor["tx_text"], cursor["global_position"])
     while len(seen) < expected:
-        awaited = [review for review in due if review not in seen]
-        if awaited:
-            rows = await panel_db.fetch(
-                "SELECT review_id FROM panels WHERE review_id = ANY($1::uuid[])", awaited)
-            now = time.perf_counter()
-            for row in rows:
-                seen[row["review_id"]] = now
+        rows = await panel_db.fetch(_COMMITTED_AFTER, *after)
+        now = time.perf_counter()
+        for row in rows:
+            review = UUID(row["stream_id"].removeprefix("panel-"))
+            if review in due and review not in seen:
+                seen[review] = now
+        if rows:
+            after = (rows[-1]["tx_text"], rows[-1]["global_position"])
         await asyncio.sleep(WATCH_INTERVAL_SECONDS)
 
 
