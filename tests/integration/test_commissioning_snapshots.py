@@ -29,6 +29,15 @@ def notify(review_id: UUID) -> domain.ReceiveNotification:
     return domain.ReceiveNotification(review_id=review_id, received_at=NOW, **notification())
 
 
+async def notified(reviews: Aggregates[domain.Command, domain.ReviewState]) -> UUID:
+    """A review notified through the aggregate (nothing read: the id is fresh)."""
+    review_id = uuid4()
+    async with reviews.store.pool.acquire() as connection, connection.transaction():
+        await reviews.execute(connection, stream_id(review_id), notify(review_id),
+                              metadata(review_id), loaded=reviews.new())
+    return review_id
+
+
 async def folded(store: EventStore, review_id: UUID) -> tuple[domain.ReviewState, int]:
     events = await store.read_stream(stream_id(review_id))
     return DECIDER.fold([payload_of(event) for event in events]), events[-1].stream_version
@@ -38,10 +47,7 @@ async def test_a_command_decides_on_the_row_and_leaves_the_row_that_folding_give
         commissioning: RunningService) -> None:
     store = commissioning.runtime.store
     reviews = Aggregates(store, DECIDER, REVIEWS)
-    review_id = uuid4()
-    async with store.pool.acquire() as connection, connection.transaction():
-        await reviews.execute(connection, stream_id(review_id), notify(review_id),
-                              metadata(review_id), loaded=reviews.new())
+    review_id = await notified(reviews)
     async with store.pool.acquire() as connection, connection.transaction():
         state, version = await reviews.load(stream_id(review_id), connection)
         outcome = await reviews.execute(
@@ -58,10 +64,7 @@ async def test_concurrent_commands_on_one_review_let_one_win_and_keep_row_and_st
         commissioning: RunningService) -> None:
     store = commissioning.runtime.store
     reviews = Aggregates(store, DECIDER, REVIEWS)
-    review_id = uuid4()
-    async with store.pool.acquire() as connection, connection.transaction():
-        await reviews.execute(connection, stream_id(review_id), notify(review_id),
-                              metadata(review_id), loaded=reviews.new())
+    review_id = await notified(reviews)
 
     async def decide() -> object:
         async with store.pool.acquire() as connection, connection.transaction():
@@ -84,10 +87,7 @@ async def test_a_state_read_before_another_change_committed_is_refused_and_chang
         commissioning: RunningService) -> None:
     store = commissioning.runtime.store
     reviews = Aggregates(store, DECIDER, REVIEWS)
-    review_id = uuid4()
-    async with store.pool.acquire() as connection, connection.transaction():
-        await reviews.execute(connection, stream_id(review_id), notify(review_id),
-                              metadata(review_id), loaded=reviews.new())
+    review_id = await notified(reviews)
     stale = await load_review(store.pool, review_id)
     assert stale is not None
     async with store.pool.acquire() as connection, connection.transaction():
