@@ -52,6 +52,9 @@ async def test_consumers_killed_mid_batch_three_times_apply_every_event_once(
             await system.start_process(launch, service,
                                        die_after_effects=DIE_AFTER_EFFECTS[service])
         stream = CommandStream(lambda: system.client("commissioning"), reviews=commands // 3)
+        # Held at the second kill's point until it comes: the whole stream could otherwise be
+        # sent while the first crash restarts the consumers, leaving the later kills no backlog.
+        stream.pause_at(stream.commands * 2 // (KILLS + 1))
         driving = asyncio.create_task(stream.run())
         phases.done("start")
 

@@ -15,6 +15,7 @@ Python object per entry, only 83 bytes.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import mmap
@@ -25,11 +26,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from dhr_oversight.storage import record_leaf
-from dhr_platform.kafka import KafkaConnection, start_client
+from dhr_platform import topic_fold
+from dhr_platform.kafka import KafkaConnection
 from dhr_platform.topic_fold import replay_consumer
 from dhr_platform.workers import add_progress, in_workers
 
@@ -92,26 +93,15 @@ class ShareResult:
         return len(self.entries) // ENTRY.size
 
 
-async def partition_ranges(kafka: KafkaConnection | str, topics: Iterable[str]
+async def partition_ranges(kafka: KafkaConnection, topics: Iterable[str]
                            ) -> list[tuple[int, int, int, int]]:
-    """(topic rank, partition, first offset, end offset) of every partition of `topics`."""
+    """(topic rank, partition, first offset, end offset) of every partition of `topics` that
+    holds records, by the platform's replay (`dhr_platform.topic_fold.partition_ranges`)."""
     wanted = list(dict.fromkeys(topics))
-    # Subscribed without a group, a consumer is given every partition of its topics.
-    consumer = AIOKafkaConsumer(*wanted, **KafkaConnection.of(kafka).client_options(),
-                                group_id=None, enable_auto_commit=False,
-                                isolation_level="read_committed", client_id="dhr-oversight-rebuild")
-    await start_client(consumer, kafka)
-    try:
-        partitions = [TopicPartition(topic, partition) for topic in wanted
-                      for partition in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            return []
-        beginning = await consumer.beginning_offsets(partitions)
-        end = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-    rank = {topic: number for number, topic in enumerate(wanted)}
-    return [(rank[tp.topic], tp.partition, beginning[tp], end[tp]) for tp in partitions]
+    found = await asyncio.gather(*(asyncio.to_thread(topic_fold.partition_ranges, kafka, topic)
+                                   for topic in wanted))
+    return [(rank, part.partition, part.first, part.end)
+            for rank, ranges in enumerate(found) for part in ranges]
 
 
 def share_out(ranges: list[tuple[int, int, int, int]], workers: int
