@@ -3,17 +3,20 @@ raw limit of the same PostgreSQL server and the Python `eventsourcing` library d
 work (goal at concurrency 16 and 64: at least 2x the library and at least half the raw limit).
 
 The commissioning service runs as a user runs it (`python -m dhr_commissioning`: uvicorn on a
-free port, default settings, its outbox relay publishing to Kafka). Each of `concurrency`
-clients sends its next request as soon as the last one was answered, over keep-alive HTTP/1.1,
-and every request carries its own `Idempotency-Key`, as an agency system's would. Two commands:
+free port, default settings, its outbox relay publishing to Kafka), as two replicas like the Helm
+chart's default (DHR_BENCH_REPLICAS), the clients' connections spread over them. Each of
+`concurrency` clients sends its next request as soon as the last one was answered, over
+keep-alive HTTP/1.1, and every request carries its own `Idempotency-Key`, as an agency system's
+would. Two commands:
 
 - the command that creates a stream: `POST /reviews` (notify a death), which validates, decides
   on empty state and appends two events (`NotificationReceived`, `EligibilityAssessed`);
 - the load-decide-append on an existing stream: `POST /reviews/{id}/decision-to-commission` on
-  a review notified by the first phase, which loads its two events, folds them, decides and
-  appends `ReviewCommissioned` with the expected version.
+  a review notified by the first phase, which loads its state, decides and appends
+  `ReviewCommissioned` with the expected version.
 
-Both update the `reviews` read model and record the idempotency key in the same transaction.
+Both update the `reviews` read model and record the idempotency key in the same transaction;
+the second loads the review from its `reviews` row (ADR 0016).
 The `commands_*` figures are of the second command; `create_commands_*` of the first.
 
 References, measured in the same run on the same server (each in a database of its own), and
