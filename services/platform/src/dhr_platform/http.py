@@ -640,9 +640,9 @@ async def run_command(
     """Run a command's transaction once per Idempotency-Key and answer a retry with the
     stored response.
 
-    `authorise`, when given, runs first in the transaction (before a stored answer is looked
-    up): the check of the caller against the object itself, on the connection that then runs
-    the command, so that what it reads is read once.
+    `authorise`, when given, runs first in the transaction, before the command and before any
+    stored answer is replayed: the check of the caller against the object itself, on the
+    connection that then runs the command, so that what it reads is read once.
 
     The command runs first and its key is written after its events, in the same transaction
     (ON CONFLICT DO NOTHING): a fresh key, the usual case, costs no read. When the key was
